@@ -332,9 +332,7 @@ class CertificateRecord:
     replaced_by: str | None = None
     entry_id: int | None = field(default=None, compare=False)
 
-    def state(
-        self, now: datetime, threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD
-    ) -> CertState:
+    def state(self, now: datetime, threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD) -> CertState:
         return certificate_state(self.not_before, self.not_after, now, threshold)
 
     def to_json(
@@ -410,3 +408,125 @@ class AuditEvent:
     thumbprint: str | None
     name: str | None
     details: str
+
+
+class SortKey(str, Enum):
+    NAME = "name"
+    EXPIRATION = "expiration"
+    VALID_FROM = "valid-from"
+    LAST_USED = "last-used"
+
+    @classmethod
+    def parse(cls, text: str) -> SortKey:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            names = ", ".join(k.value for k in cls)
+            raise InvalidInput(f"Unknown sort key {text!r}; use one of {names}.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """What a listing asks for: filters, order and page (clearance by group: Admin/Operator/User)."""
+
+    search: str = ""
+    clearance: str | None = None
+    state: CertState | None = None
+    database: str | None = None
+    sort: SortKey = SortKey.NAME
+    descending: bool = False
+    offset: int = 0
+    limit: int | None = 50
+    threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD
+
+
+@dataclass(frozen=True, slots=True)
+class WellKnownEntry:
+    """A well-known admin thumbprint or a well-known issuer (CA public certificate)."""
+
+    id: int
+    kind: CertKind
+    thumbprint: str
+    sha256: str | None
+    subject: str | None
+    issuer: str | None
+    serial: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    added_at: datetime
+    added_by: str
+
+    def to_json(
+        self, now: datetime, threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD
+    ) -> dict[str, Any]:
+        label = (
+            "Well-known admin certificate"
+            if self.kind is CertKind.WELL_KNOWN_ADMIN
+            else ("Well-known issuer certificate")
+        )
+        state = (
+            certificate_state(self.not_before, self.not_after, now, threshold).value
+            if self.not_before and self.not_after
+            else None
+        )
+        return {
+            "id": self.id,
+            "name": label,
+            "thumbprint": self.thumbprint,
+            "sha256": self.sha256,
+            "kind": self.kind.value,
+            "clearance": Clearance.CLUSTER_ADMIN.value,
+            "permissions": {},
+            "not_before": iso_utc(self.not_before) if self.not_before else None,
+            "not_after": iso_utc(self.not_after) if self.not_after else None,
+            "state": state,
+            "last_used": None,
+            "two_factor": False,
+            "collection": [],
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCertificate:
+    """The server certificate of one node (the local node's is the HTTPS identity)."""
+
+    node: str
+    thumbprint: str
+    sha256: str
+    subject: str
+    issuer: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    hostnames: tuple[str, ...]
+    installed_at: datetime
+    retired_at: datetime | None
+    key_file: str
+
+    def to_json(
+        self, now: datetime, threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD
+    ) -> dict[str, Any]:
+        return {
+            "name": f"Server certificate for communication {self.node}",
+            "node": self.node,
+            "thumbprint": self.thumbprint,
+            "sha256": self.sha256,
+            "kind": CertKind.SERVER.value,
+            "clearance": Clearance.CLUSTER_NODE.value,
+            "permissions": {},
+            "not_before": iso_utc(self.not_before),
+            "not_after": iso_utc(self.not_after),
+            "state": certificate_state(self.not_before, self.not_after, now, threshold).value,
+            "last_used": None,
+            "two_factor": False,
+            "collection": [],
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "hostnames": list(self.hostnames),
+            "installed_at": iso_utc(self.installed_at),
+            "retired_at": iso_utc(self.retired_at) if self.retired_at else None,
+        }

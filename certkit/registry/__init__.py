@@ -1,0 +1,114 @@
+"""The registry: all SQL lives in this package (DuckDB, one file under the certkit home).
+
+DuckDB lets one process write at a time, and a Voila kernel or CLI process that kept the
+file open would lock out every other one. So no connection outlives an operation: open,
+run one transaction, close; retry a lock conflict with jittered backoff, and after a
+bounded wait raise :class:`~certkit.errors.RegistryBusy`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from certkit.errors import CertkitError, RegistryBusy
+from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION
+from certkit.registry.store import NewCertificate, NewEntry, Store, TotpState
+
+__all__ = ["NewCertificate", "NewEntry", "Registry", "Store", "TotpState"]
+
+DEFAULT_BUSY_TIMEOUT = 15.0
+
+# One writer at a time inside this process too: DuckDB shares one database instance per
+# file within a process, and two threads writing at once would conflict.
+_process_lock = threading.RLock()
+
+
+def _is_lock_conflict(error: Exception) -> bool:
+    text = str(error).lower()
+    return "lock" in text or "conflict" in text
+
+
+class Registry:
+    """A DuckDB registry file, opened for one transaction at a time."""
+
+    def __init__(self, path: Path | str, *, busy_timeout: float | None = None) -> None:
+        self.path = Path(path)
+        env_timeout = os.environ.get("CERTKIT_BUSY_TIMEOUT")
+        self.busy_timeout = (
+            busy_timeout
+            if busy_timeout is not None
+            else float(env_timeout)
+            if env_timeout
+            else DEFAULT_BUSY_TIMEOUT
+        )
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.path)!r})"
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.01
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except (duckdb.IOException, duckdb.ConnectionException) as error:
+                if not _is_lock_conflict(error) or time.monotonic() >= deadline:
+                    if _is_lock_conflict(error):
+                        raise RegistryBusy(
+                            f"The registry {self.path} is busy: another certkit process held it "
+                            f"for over {self.busy_timeout:.0f} s. Try again in a moment."
+                        ) from None
+                    raise
+            self.retries += 1
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 1.6, 0.25)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """One transaction on a short-lived connection: commit on success, roll back on error."""
+        with _process_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = self._connect()
+            try:
+                con.execute("BEGIN TRANSACTION")
+                _upgrade(con)
+                try:
+                    yield Store(con)
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            finally:
+                con.close()
+
+    read = transaction  # reads use the same short-lived, retried connection
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring the schema to SCHEMA_VERSION inside the current transaction."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()
+    version = 0
+    if exists and exists[0]:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise CertkitError(
+            f"The registry has schema version {version}, newer than this certkit "
+            f"({SCHEMA_VERSION}); upgrade certkit."
+        )
+    if version == SCHEMA_VERSION:
+        return
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        con.execute(MIGRATIONS[step])
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])

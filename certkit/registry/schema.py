@@ -1,0 +1,94 @@
+"""The registry schema and its ordered migrations.
+
+Version N is reached by running every migration up to N in order, in one transaction.
+Stored DER is the truth; the other certificate columns are derived from it on write.
+Timestamps are stored as naive UTC ``TIMESTAMP`` values.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+CREATE SEQUENCE entry_ids START 1;
+CREATE SEQUENCE row_ids START 1;
+CREATE TABLE entries (
+    id BIGINT PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    name_key VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    clearance VARCHAR NOT NULL,
+    permissions VARCHAR NOT NULL,
+    databases VARCHAR NOT NULL,
+    two_factor BOOLEAN NOT NULL,
+    totp_secret VARCHAR,
+    totp_last_timecode BIGINT,
+    totp_failures INTEGER NOT NULL DEFAULT 0,
+    totp_locked_until TIMESTAMP,
+    primary_thumbprint VARCHAR NOT NULL,
+    not_before TIMESTAMP NOT NULL,
+    not_after TIMESTAMP NOT NULL,
+    last_used TIMESTAMP,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR NOT NULL,
+    replaced_by VARCHAR
+);
+CREATE TABLE certificates (
+    thumbprint VARCHAR PRIMARY KEY,
+    entry_id BIGINT NOT NULL,
+    position INTEGER NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    subject VARCHAR NOT NULL,
+    issuer VARCHAR NOT NULL,
+    serial VARCHAR NOT NULL,
+    not_before TIMESTAMP NOT NULL,
+    not_after TIMESTAMP NOT NULL,
+    der BLOB NOT NULL,
+    last_used TIMESTAMP
+);
+CREATE TABLE well_known (
+    id BIGINT PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    thumbprint VARCHAR NOT NULL,
+    sha256 VARCHAR,
+    subject VARCHAR,
+    issuer VARCHAR,
+    serial VARCHAR,
+    not_before TIMESTAMP,
+    not_after TIMESTAMP,
+    der BLOB,
+    added_at TIMESTAMP NOT NULL,
+    added_by VARCHAR NOT NULL
+);
+CREATE TABLE server_certificates (
+    id BIGINT PRIMARY KEY,
+    node VARCHAR NOT NULL,
+    thumbprint VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    subject VARCHAR NOT NULL,
+    issuer VARCHAR NOT NULL,
+    serial VARCHAR NOT NULL,
+    not_before TIMESTAMP NOT NULL,
+    not_after TIMESTAMP NOT NULL,
+    hostnames VARCHAR NOT NULL,
+    der BLOB NOT NULL,
+    key_file VARCHAR NOT NULL,
+    installed_at TIMESTAMP NOT NULL,
+    retired_at TIMESTAMP
+);
+CREATE TABLE audit_log (
+    id BIGINT PRIMARY KEY,
+    "at" TIMESTAMP NOT NULL,
+    actor VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    thumbprint VARCHAR,
+    name VARCHAR,
+    details VARCHAR NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1}

@@ -1,0 +1,573 @@
+"""Queries of one registry transaction: rows in, model objects out.
+
+Only this module and :mod:`certkit.registry.schema` contain SQL. Every method runs on the
+connection of the transaction that created the :class:`Store`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from certkit.model import (
+    Access,
+    AuditEvent,
+    CertificateRecord,
+    CertKind,
+    CertState,
+    Clearance,
+    ListQuery,
+    Page,
+    ServerCertificate,
+    SortKey,
+    WellKnownEntry,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCertificate:
+    """One certificate to store, with the columns derived from its DER."""
+
+    thumbprint: str
+    sha256: str
+    subject: str
+    issuer: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    der: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A registry entry to insert: settings and its certificates (the first is the primary)."""
+
+    name: str
+    kind: CertKind
+    clearance: Clearance
+    permissions: Mapping[str, Access]
+    two_factor: bool
+    certificates: Sequence[NewCertificate]
+    created_at: datetime
+    created_by: str
+    totp_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpState:
+    entry_id: int
+    secret: str | None
+    last_timecode: int | None
+    failures: int
+    locked_until: datetime | None
+
+
+def _db(moment: datetime | None) -> datetime | None:
+    """Aware datetime -> naive UTC for a TIMESTAMP column."""
+    return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _databases_key(permissions: Mapping[str, Access]) -> str:
+    """``|hr|sales|``: lower-cased database names for case-insensitive filtering."""
+    return "|" + "".join(f"{db.lower()}|" for db in permissions)
+
+
+_ENTRY_COLUMNS = """
+    e.id, e.name, e.kind, e.clearance, e.permissions, e.two_factor, e.primary_thumbprint,
+    e.not_before, e.not_after, e.last_used, e.created_at, e.replaced_by,
+    c.sha256, c.subject, c.issuer, c.serial,
+    (SELECT coalesce(list(o.thumbprint ORDER BY o.position), [])
+       FROM certificates o WHERE o.entry_id = e.id AND o.position > 0) AS others
+"""
+_ENTRY_FROM = "entries e JOIN certificates c ON c.thumbprint = e.primary_thumbprint"
+
+_SORT_COLUMNS = {
+    SortKey.NAME: "e.name_key",
+    SortKey.EXPIRATION: "e.not_after",
+    SortKey.VALID_FROM: "e.not_before",
+    SortKey.LAST_USED: "e.last_used",
+}
+
+_GROUP_SQL = (
+    "CASE WHEN e.clearance IN ('ClusterAdmin', 'ClusterNode') THEN 'Admin' "
+    "WHEN e.clearance = 'Operator' THEN 'Operator' ELSE 'User' END"
+)
+_STATE_SQL = (
+    "CASE WHEN e.not_after <= $now THEN 'expired' "
+    "WHEN e.not_before > $now THEN 'not-yet-valid' "
+    "WHEN e.not_after <= $soon THEN 'expiring' ELSE 'valid' END"
+)
+
+
+class Store:
+    """The queries of one transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    # ----------------------------------------------------------------- meta
+    def get_meta(self, key: str) -> str | None:
+        row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    # -------------------------------------------------------------- entries
+    def _record(self, row: Sequence[Any]) -> CertificateRecord:
+        permissions = {db: Access(a) for db, a in json.loads(row[4]).items()}
+        not_before, not_after = _aware(row[7]), _aware(row[8])
+        assert not_before is not None and not_after is not None
+        return CertificateRecord(
+            name=row[1],
+            thumbprint=row[6],
+            sha256=row[12],
+            kind=CertKind(row[2]),
+            clearance=Clearance(row[3]),
+            permissions=permissions,
+            not_before=not_before,
+            not_after=not_after,
+            last_used=_aware(row[9]),
+            two_factor=bool(row[5]),
+            collection=tuple(row[16]),
+            subject=row[13],
+            issuer=row[14],
+            serial=row[15],
+            created_at=_aware(row[10]),
+            replaced_by=row[11],
+            entry_id=int(row[0]),
+        )
+
+    def entry(self, entry_id: int) -> CertificateRecord | None:
+        row = self._con.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRY_FROM} WHERE e.id = ?", [entry_id]
+        ).fetchone()
+        return None if row is None else self._record(row)
+
+    def entry_id_of(self, thumbprint: str) -> int | None:
+        """The entry that a thumbprint (primary or member of a collection) belongs to."""
+        row = self._con.execute(
+            "SELECT entry_id FROM certificates WHERE thumbprint = ?", [thumbprint]
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def find(self, thumbprint: str) -> CertificateRecord | None:
+        entry_id = self.entry_id_of(thumbprint)
+        return None if entry_id is None else self.entry(entry_id)
+
+    def certificate_der(self, thumbprint: str) -> bytes | None:
+        row = self._con.execute(
+            "SELECT der FROM certificates WHERE thumbprint = ?", [thumbprint]
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def registered_thumbprints(self, thumbprints: Sequence[str]) -> list[str]:
+        """Which of these thumbprints are already registered (as client certificates)."""
+        if not thumbprints:
+            return []
+        rows = self._con.execute(
+            "SELECT thumbprint FROM certificates WHERE list_contains(?, thumbprint)",
+            [list(thumbprints)],
+        ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def names_in_use(self, names: Sequence[str], *, exclude_entry: int | None = None) -> list[str]:
+        """Which names are taken by active client entries (not replaced by a renewal)."""
+        if not names:
+            return []
+        rows = self._con.execute(
+            "SELECT name FROM entries WHERE list_contains(?, name_key) "
+            "AND kind = 'client' AND replaced_by IS NULL AND id IS DISTINCT FROM ?",
+            [[n.lower() for n in names], exclude_entry],
+        ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def insert_entries(self, entries: Sequence[NewEntry]) -> list[int]:
+        """Insert entries and their certificates with two columnar inserts; returns the ids."""
+        if not entries:
+            return []
+        import numpy as np  # bulk path only: keeps read-only commands light
+
+        ids = [
+            int(r[0])
+            for r in self._con.execute(
+                "SELECT nextval('entry_ids') FROM range(?)", [len(entries)]
+            ).fetchall()
+        ]
+        primaries = [e.certificates[0] for e in entries]
+
+        def column(values: Sequence[Any], kind: str = "object") -> Any:
+            return np.array(values, dtype=kind)
+
+        def times(values: Sequence[datetime | None]) -> Any:
+            return np.array([_db(v) for v in values], dtype="datetime64[us]")
+
+        new_entries = {  # noqa: F841 - read by DuckDB's replacement scan
+            "id": column(ids, "int64"),
+            "name": column([e.name for e in entries]),
+            "name_key": column([e.name.lower() for e in entries]),
+            "kind": column([e.kind.value for e in entries]),
+            "clearance": column([e.clearance.value for e in entries]),
+            "permissions": column(
+                [json.dumps({d: a.value for d, a in e.permissions.items()}) for e in entries]
+            ),
+            "databases": column([_databases_key(e.permissions) for e in entries]),
+            "two_factor": column([e.two_factor for e in entries], "bool"),
+            "totp_secret": column([e.totp_secret for e in entries]),
+            "primary_thumbprint": column([p.thumbprint for p in primaries]),
+            "not_before": times([p.not_before for p in primaries]),
+            "not_after": times([p.not_after for p in primaries]),
+            "created_at": times([e.created_at for e in entries]),
+            "created_by": column([e.created_by for e in entries]),
+        }
+        members = [
+            (i, pos, c)
+            for i, e in zip(ids, entries, strict=True)
+            for pos, c in enumerate(e.certificates)
+        ]
+        new_certificates = {  # noqa: F841 - read by DuckDB's replacement scan
+            "thumbprint": column([c.thumbprint for _, _, c in members]),
+            "entry_id": column([i for i, _, _ in members], "int64"),
+            "position": column([p for _, p, _ in members], "int32"),
+            "sha256": column([c.sha256 for _, _, c in members]),
+            "subject": column([c.subject for _, _, c in members]),
+            "issuer": column([c.issuer for _, _, c in members]),
+            "serial": column([c.serial for _, _, c in members]),
+            "not_before": times([c.not_before for _, _, c in members]),
+            "not_after": times([c.not_after for _, _, c in members]),
+            "der": column([c.der for _, _, c in members]),
+        }
+        self._con.execute(
+            "INSERT INTO entries (id, name, name_key, kind, clearance, permissions, databases, "
+            "two_factor, totp_secret, primary_thumbprint, not_before, not_after, created_at, "
+            "created_by) SELECT id, name, name_key, kind, clearance, permissions, databases, "
+            "two_factor, totp_secret, primary_thumbprint, not_before, not_after, created_at, "
+            "created_by FROM new_entries"
+        )
+        self._con.execute(
+            "INSERT INTO certificates (thumbprint, entry_id, position, sha256, subject, issuer, "
+            "serial, not_before, not_after, der) SELECT thumbprint, entry_id, position, sha256, "
+            "subject, issuer, serial, not_before, not_after, der::BLOB FROM new_certificates"
+        )
+        return ids
+
+    def update_entry(
+        self,
+        entry_id: int,
+        *,
+        name: str,
+        clearance: Clearance,
+        permissions: Mapping[str, Access],
+        two_factor: bool,
+        totp_secret: str | None,
+    ) -> None:
+        self._con.execute(
+            "UPDATE entries SET name = ?, name_key = ?, clearance = ?, permissions = ?, "
+            "databases = ?, two_factor = ?, totp_secret = ?, totp_last_timecode = NULL, "
+            "totp_failures = 0, totp_locked_until = NULL WHERE id = ?",
+            [
+                name,
+                name.lower(),
+                clearance.value,
+                json.dumps({d: a.value for d, a in permissions.items()}),
+                _databases_key(permissions),
+                two_factor,
+                totp_secret,
+                entry_id,
+            ],
+        )
+
+    def set_replaced_by(self, entry_id: int, thumbprint: str | None) -> None:
+        self._con.execute("UPDATE entries SET replaced_by = ? WHERE id = ?", [thumbprint, entry_id])
+
+    def delete_entry(self, entry_id: int) -> None:
+        self._con.execute("DELETE FROM certificates WHERE entry_id = ?", [entry_id])
+        self._con.execute("DELETE FROM entries WHERE id = ?", [entry_id])
+
+    def count_entries(self) -> int:
+        row = self._con.execute("SELECT count(*) FROM entries").fetchone()
+        return int(row[0]) if row else 0
+
+    def list_entries(self, query: ListQuery, now: datetime) -> Page:
+        """A filtered, sorted page, with counts per clearance group and per state."""
+        params: dict[str, Any] = {"now": _db(now), "soon": _db(now + query.threshold)}
+        common: list[str] = []
+        if query.search.strip():
+            params["search"] = f"%{query.search.strip().lower()}%"
+            params["search_tp"] = f"%{query.search.strip().upper().replace(':', '')}%"
+            common.append(
+                "(e.name_key LIKE $search OR EXISTS (SELECT 1 FROM certificates s "
+                "WHERE s.entry_id = e.id AND s.thumbprint LIKE $search_tp))"
+            )
+        if query.database:
+            params["database"] = f"%|{query.database.strip().lower()}|%"
+            common.append("e.databases LIKE $database")
+        where_group = f"{_GROUP_SQL} = $group" if query.clearance else None
+        where_state = f"({_STATE_SQL}) = $state" if query.state else None
+        if query.clearance:
+            params["group"] = query.clearance
+        if query.state:
+            params["state"] = query.state.value
+
+        def where(*extra: str | None) -> str:
+            parts = [*common, *(p for p in extra if p)]
+            return ("WHERE " + " AND ".join(parts)) if parts else ""
+
+        def bind(sql: str) -> dict[str, Any]:
+            return {k: v for k, v in params.items() if f"${k}" in sql}
+
+        order = _SORT_COLUMNS[query.sort]
+        direction = "DESC" if query.descending else "ASC"
+        page_sql = (
+            f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRY_FROM} {where(where_group, where_state)} "
+            f"ORDER BY {order} {direction} NULLS LAST, e.name_key, e.id "
+            + ("LIMIT $limit OFFSET $offset" if query.limit is not None else "")
+        )
+        if query.limit is not None:
+            params["limit"], params["offset"] = query.limit, max(query.offset, 0)
+        rows = self._con.execute(page_sql, bind(page_sql)).fetchall()
+        count_sql = (
+            f"SELECT {_GROUP_SQL} AS grp, ({_STATE_SQL}) AS st, count(*) FROM entries e "
+            f"{where()} GROUP BY ALL"
+        )
+        by_group: dict[str, int] = {}
+        by_state: dict[str, int] = {}
+        total = 0
+        for group, state, count in self._con.execute(count_sql, bind(count_sql)).fetchall():
+            if not query.state or state == query.state.value:
+                by_group[group] = by_group.get(group, 0) + count
+            if not query.clearance or group == query.clearance:
+                by_state[state] = by_state.get(state, 0) + count
+            if (not query.state or state == query.state.value) and (
+                not query.clearance or group == query.clearance
+            ):
+                total += count
+        return Page(
+            records=tuple(self._record(r) for r in rows),
+            total=total,
+            offset=max(query.offset, 0),
+            limit=query.limit or total,
+            counts_by_clearance=by_group,
+            counts_by_state={s.value: by_state.get(s.value, 0) for s in CertState},
+        )
+
+    # ------------------------------------------------------------ last used
+    def touch_last_used(self, thumbprint: str, at: datetime) -> None:
+        """Record a use; the latest time wins (never moves backwards)."""
+        when = _db(at)
+        self._con.execute(
+            "UPDATE certificates SET last_used = greatest(coalesce(last_used, ?), ?) "
+            "WHERE thumbprint = ?",
+            [when, when, thumbprint],
+        )
+        self._con.execute(
+            "UPDATE entries SET last_used = greatest(coalesce(last_used, ?), ?) "
+            "WHERE id = (SELECT entry_id FROM certificates WHERE thumbprint = ?)",
+            [when, when, thumbprint],
+        )
+
+    # ----------------------------------------------------------------- TOTP
+    def totp_state(self, entry_id: int) -> TotpState:
+        row = self._con.execute(
+            "SELECT totp_secret, totp_last_timecode, totp_failures, totp_locked_until "
+            "FROM entries WHERE id = ?",
+            [entry_id],
+        ).fetchone()
+        if row is None:
+            raise KeyError(entry_id)
+        return TotpState(entry_id, row[0], row[1], int(row[2]), _aware(row[3]))
+
+    def set_totp_state(
+        self,
+        entry_id: int,
+        *,
+        last_timecode: int | None,
+        failures: int,
+        locked_until: datetime | None,
+    ) -> None:
+        self._con.execute(
+            "UPDATE entries SET totp_last_timecode = ?, totp_failures = ?, "
+            "totp_locked_until = ? WHERE id = ?",
+            [last_timecode, failures, _db(locked_until), entry_id],
+        )
+
+    # ----------------------------------------------------------- well-known
+    def _next_row_id(self) -> int:
+        row = self._con.execute("SELECT nextval('row_ids')").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def add_well_known(
+        self,
+        kind: CertKind,
+        thumbprint: str,
+        certificate: NewCertificate | None,
+        *,
+        at: datetime,
+        by: str,
+    ) -> int:
+        row_id = self._next_row_id()
+        c = certificate
+        self._con.execute(
+            "INSERT INTO well_known VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                row_id,
+                kind.value,
+                thumbprint,
+                c and c.sha256,
+                c and c.subject,
+                c and c.issuer,
+                c and c.serial,
+                _db(c.not_before) if c else None,
+                _db(c.not_after) if c else None,
+                c and c.der,
+                _db(at),
+                by,
+            ],
+        )
+        return row_id
+
+    def _well_known(self, row: Sequence[Any]) -> WellKnownEntry:
+        return WellKnownEntry(
+            id=int(row[0]),
+            kind=CertKind(row[1]),
+            thumbprint=row[2],
+            sha256=row[3],
+            subject=row[4],
+            issuer=row[5],
+            serial=row[6],
+            not_before=_aware(row[7]),
+            not_after=_aware(row[8]),
+            added_at=_aware(row[10]) or datetime.now(UTC),
+            added_by=row[11],
+        )
+
+    def well_known(self, kind: CertKind | None = None) -> list[WellKnownEntry]:
+        rows = self._con.execute(
+            "SELECT * FROM well_known WHERE ? IS NULL OR kind = ? ORDER BY id",
+            [kind and kind.value, kind and kind.value],
+        ).fetchall()
+        return [self._well_known(r) for r in rows]
+
+    def well_known_issuer_ders(self) -> list[bytes]:
+        rows = self._con.execute(
+            "SELECT der FROM well_known WHERE kind = 'well-known-issuer' ORDER BY id"
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def remove_well_known(self, row_id: int) -> WellKnownEntry | None:
+        row = self._con.execute("SELECT * FROM well_known WHERE id = ?", [row_id]).fetchone()
+        if row is None:
+            return None
+        self._con.execute("DELETE FROM well_known WHERE id = ?", [row_id])
+        return self._well_known(row)
+
+    # --------------------------------------------------- server certificates
+    def install_server_certificate(
+        self,
+        node: str,
+        certificate: NewCertificate,
+        *,
+        hostnames: Sequence[str],
+        key_file: str,
+        at: datetime,
+    ) -> None:
+        """Make this the node's active certificate; the previous one goes to history."""
+        self._con.execute(
+            "UPDATE server_certificates SET retired_at = ? WHERE node = ? AND retired_at IS NULL",
+            [_db(at), node],
+        )
+        c = certificate
+        self._con.execute(
+            "INSERT INTO server_certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            [
+                self._next_row_id(),
+                node,
+                c.thumbprint,
+                c.sha256,
+                c.subject,
+                c.issuer,
+                c.serial,
+                _db(c.not_before),
+                _db(c.not_after),
+                json.dumps(list(hostnames)),
+                c.der,
+                key_file,
+                _db(at),
+            ],
+        )
+
+    def server_certificates(self, *, history: bool = False) -> list[ServerCertificate]:
+        rows = self._con.execute(
+            "SELECT node, thumbprint, sha256, subject, issuer, serial, not_before, not_after, "
+            "hostnames, installed_at, retired_at, key_file FROM server_certificates "
+            "WHERE ? OR retired_at IS NULL ORDER BY node, installed_at DESC, id DESC",
+            [history],
+        ).fetchall()
+        return [
+            ServerCertificate(
+                node=r[0],
+                thumbprint=r[1],
+                sha256=r[2],
+                subject=r[3],
+                issuer=r[4],
+                serial=r[5],
+                not_before=_aware(r[6]) or datetime.min,
+                not_after=_aware(r[7]) or datetime.min,
+                hostnames=tuple(json.loads(r[8])),
+                installed_at=_aware(r[9]) or datetime.min,
+                retired_at=_aware(r[10]),
+                key_file=r[11],
+            )
+            for r in rows
+        ]
+
+    def server_certificate_der(self, thumbprint: str) -> bytes | None:
+        row = self._con.execute(
+            "SELECT der FROM server_certificates WHERE thumbprint = ? ORDER BY id DESC",
+            [thumbprint],
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # ---------------------------------------------------------------- audit
+    def audit(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        thumbprint: str | None = None,
+        name: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._con.execute(
+            "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                self._next_row_id(),
+                _db(at),
+                actor,
+                action,
+                thumbprint,
+                name,
+                json.dumps(dict(details or {}), sort_keys=True, default=str),
+            ],
+        )
+
+    def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
+        rows = self._con.execute(
+            'SELECT "at", actor, action, thumbprint, name, details FROM audit_log '
+            "ORDER BY id DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+        return [
+            AuditEvent(_aware(r[0]) or datetime.min, r[1], r[2], r[3], r[4], r[5]) for r in rows
+        ]
