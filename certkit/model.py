@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from certkit.errors import InvalidInput
@@ -23,7 +23,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Clearance(str, Enum):
+class Clearance(StrEnum):
     """Security clearance of a certificate (stored and shown by these exact names)."""
 
     CLUSTER_ADMIN = "ClusterAdmin"
@@ -83,7 +83,7 @@ _CLEARANCE_RANKS = {
 CLEARANCE_GROUPS = ("Admin", "Operator", "User")
 
 
-class Access(str, Enum):
+class Access(StrEnum):
     """Access of a certificate to one database."""
 
     ADMIN = "Admin"
@@ -104,7 +104,7 @@ class Access(str, Enum):
         raise InvalidInput(f"Unknown access level {text!r}; use Admin, ReadWrite or Read.")
 
 
-class KeyType(str, Enum):
+class KeyType(StrEnum):
     """Key algorithm of a generated certificate."""
 
     EC_P256 = "ec-p256"
@@ -123,7 +123,7 @@ class KeyType(str, Enum):
             raise InvalidInput(f"Unknown key type {text!r}; use one of {names}.") from None
 
 
-class Pkcs12Profile(str, Enum):
+class Pkcs12Profile(StrEnum):
     """PKCS#12 encryption: AES-256-CBC/PBES2/SHA-256, or 3DES/SHA-1 for old importers."""
 
     MODERN = "modern"
@@ -137,14 +137,14 @@ class Pkcs12Profile(str, Enum):
             raise InvalidInput(f"Unknown PKCS#12 profile {text!r}; use modern or legacy.") from None
 
 
-class CertKind(str, Enum):
+class CertKind(StrEnum):
     CLIENT = "client"
     SERVER = "server"
     WELL_KNOWN_ADMIN = "well-known-admin"
     WELL_KNOWN_ISSUER = "well-known-issuer"
 
 
-class CertState(str, Enum):
+class CertState(StrEnum):
     VALID = "valid"
     EXPIRING = "expiring"
     EXPIRED = "expired"
@@ -410,7 +410,7 @@ class AuditEvent:
     details: str
 
 
-class SortKey(str, Enum):
+class SortKey(StrEnum):
     NAME = "name"
     EXPIRATION = "expiration"
     VALID_FROM = "valid-from"
@@ -427,7 +427,7 @@ class SortKey(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
-    """What a listing asks for: filters, order and page (clearance by group: Admin/Operator/User)."""
+    """What a listing asks for: filters, order and page (clearance by group name)."""
 
     search: str = ""
     clearance: str | None = None

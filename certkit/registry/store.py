@@ -153,6 +153,15 @@ class Store:
         ).fetchone()
         return None if row is None else self._record(row)
 
+    def entries(self, entry_ids: Sequence[int]) -> list[CertificateRecord]:
+        """Records of these entries, in the order given."""
+        rows = self._con.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRY_FROM} WHERE list_contains(?, e.id)",
+            [list(entry_ids)],
+        ).fetchall()
+        by_id = {int(r[0]): self._record(r) for r in rows}
+        return [by_id[i] for i in entry_ids if i in by_id]
+
     def entry_id_of(self, thumbprint: str) -> int | None:
         """The entry that a thumbprint (primary or member of a collection) belongs to."""
         row = self._con.execute(
@@ -269,11 +278,17 @@ class Store:
         permissions: Mapping[str, Access],
         two_factor: bool,
         totp_secret: str | None,
+        reset_totp: bool,
     ) -> None:
+        """Change an entry's settings; ``reset_totp`` forgets replay and lockout state."""
+        reset = (
+            ", totp_last_timecode = NULL, totp_failures = 0, totp_locked_until = NULL"
+            if reset_totp
+            else ""
+        )
         self._con.execute(
             "UPDATE entries SET name = ?, name_key = ?, clearance = ?, permissions = ?, "
-            "databases = ?, two_factor = ?, totp_secret = ?, totp_last_timecode = NULL, "
-            "totp_failures = 0, totp_locked_until = NULL WHERE id = ?",
+            f"databases = ?, two_factor = ?, totp_secret = ?{reset} WHERE id = ?",
             [
                 name,
                 name.lower(),
@@ -561,6 +576,33 @@ class Store:
                 json.dumps(dict(details or {}), sort_keys=True, default=str),
             ],
         )
+
+    def audit_many(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        items: Sequence[tuple[str | None, str | None, Mapping[str, Any]]],
+    ) -> None:
+        """One audit event per (thumbprint, name, details), in one columnar insert."""
+        if not items:
+            return
+        import numpy as np
+
+        ids = self._con.execute("SELECT nextval('row_ids') FROM range(?)", [len(items)]).fetchall()
+        events = {  # noqa: F841 - read by DuckDB's replacement scan
+            "id": np.array([int(r[0]) for r in ids], dtype="int64"),
+            "at": np.array([_db(at)] * len(items), dtype="datetime64[us]"),
+            "actor": np.array([actor] * len(items), dtype=object),
+            "action": np.array([action] * len(items), dtype=object),
+            "thumbprint": np.array([i[0] for i in items], dtype=object),
+            "name": np.array([i[1] for i in items], dtype=object),
+            "details": np.array(
+                [json.dumps(dict(i[2]), sort_keys=True, default=str) for i in items], dtype=object
+            ),
+        }
+        self._con.execute("INSERT INTO audit_log SELECT * FROM events")
 
     def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
         rows = self._con.execute(
