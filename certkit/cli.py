@@ -179,20 +179,9 @@ def _read_passphrase(args: argparse.Namespace) -> Secret | None:
 
 
 def _read_file(path: str) -> bytes:
-    from certkit.pki import MAX_UPLOAD_BYTES
+    from certkit.ops import read_upload
 
-    file = Path(path)
-    try:
-        size = file.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise InvalidInput(
-                f"{path} is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
-            )
-        return file.read_bytes()
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a directory, not a file.") from None
-    except OSError as error:
-        raise InvalidInput(f"Cannot read {path}: {error.strerror}.") from None
+    return read_upload(Path(path))
 
 
 def _permissions(items: Sequence[str]) -> dict[str, str]:
@@ -280,10 +269,9 @@ def _generated(args: argparse.Namespace, kit: Certkit, make: Callable[[], Any]) 
 
 
 def _check_zip_free(args: argparse.Namespace, name: str) -> None:
-    from certkit.model import validate_name
-    from certkit.pki import safe_file_stem
+    from certkit.ops import zip_name
 
-    target = Path(args.out) / f"{safe_file_stem(validate_name(name))}.zip"
+    target = Path(args.out) / zip_name(name)
     if target.exists():
         raise InvalidInput(f"{target} already exists; move it away or choose another --out.")
 

@@ -57,9 +57,12 @@ def registry_digest(kit: Certkit) -> str:
     digest = hashlib.sha256()
     with kit.registry.read() as tx:
         con = tx._con
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables ORDER BY table_name"
-        ).fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+            ).fetchall()
+        ]
         for table in tables:
             for row in con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall():
                 digest.update(repr(row).encode())

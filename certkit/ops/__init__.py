@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from certkit import pki
+from certkit.errors import InvalidInput
 from certkit.home import Home
 from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, utc_now
 from certkit.ops.clients import Edited, Registration, UploadPreview, normalize_thumbprint
@@ -18,7 +20,33 @@ __all__ = [
     "UploadPreview",
     "normalize_thumbprint",
     "open_certkit",
+    "read_upload",
+    "zip_name",
 ]
+
+MAX_UPLOAD_BYTES = pki.MAX_UPLOAD_BYTES
+
+
+def read_upload(path: Path) -> bytes:
+    """Read a file to upload, refusing directories and files over the 10 MB limit."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            raise InvalidInput(
+                f"{path.name} is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
+            )
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory, not a file.") from None
+    except OSError as error:
+        raise InvalidInput(f"Cannot read {path}: {error.strerror}.") from None
+
+
+def zip_name(name: str) -> str:
+    """The file name of the zip that generating a certificate called ``name`` writes."""
+    from certkit.model import validate_name
+
+    return f"{pki.safe_file_stem(validate_name(name))}.zip"
 
 
 class Certkit(TwoFactorOps, ServerOps):

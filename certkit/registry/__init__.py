@@ -59,7 +59,10 @@ class Registry:
         delay = 0.01
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                con = duckdb.connect(str(self.path))
+                if self.path.stat().st_mode & 0o077:
+                    os.chmod(self.path, 0o600)
+                return con
             except (duckdb.IOException, duckdb.ConnectionException) as error:
                 if not _is_lock_conflict(error) or time.monotonic() >= deadline:
                     if _is_lock_conflict(error):
