@@ -53,7 +53,38 @@ _EXPORTS = {
     "WrongPassphrase": "certkit.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "LOCAL_ADMIN",
+    "Access",
+    "Actor",
+    "CertKind",
+    "CertState",
+    "CertificateRecord",
+    "Certkit",
+    "CertkitError",
+    "Clearance",
+    "Conflict",
+    "Edited",
+    "GeneratedCertificate",
+    "InvalidInput",
+    "KeyType",
+    "ListQuery",
+    "NotFound",
+    "Page",
+    "PermissionDenied",
+    "Pkcs12Profile",
+    "Registration",
+    "RegistryBusy",
+    "Secret",
+    "ServerCertificate",
+    "SortKey",
+    "TotpEnrollment",
+    "TotpRejected",
+    "UploadPreview",
+    "WellKnownEntry",
+    "WrongPassphrase",
+    "open_certkit",
+]
 
 if TYPE_CHECKING:
     from certkit.errors import (

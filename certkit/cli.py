@@ -149,18 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- helpers
 def _kit(args: argparse.Namespace) -> Certkit:
-    url = args.database_url or os.environ.get("CERTKIT_DATABASE_URL")
-    if url and not url.startswith(("duckdb:", "file:")):
-        raise InvalidInput(
-            "Only the embedded DuckDB registry is available in this version; "
-            f"{url.split(':', 1)[0]!r} database URLs are not supported yet."
-        )
     from certkit.ops import open_certkit
 
-    home = args.home
-    if url:
-        home = home or str(Path(url.split(":", 1)[1]).parent)
-    return open_certkit(home)
+    url = args.database_url or os.environ.get("CERTKIT_DATABASE_URL")
+    return open_certkit(args.home, database_url=url or None)
 
 
 def _read_passphrase(args: argparse.Namespace) -> Secret | None:

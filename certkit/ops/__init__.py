@@ -12,6 +12,7 @@ from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, utc_now
 from certkit.ops.clients import Edited, Registration, UploadPreview, normalize_thumbprint
 from certkit.ops.server import ServerOps
 from certkit.ops.twofactor import TwoFactorOps
+from certkit.registry import Registry
 
 __all__ = [
     "Certkit",
@@ -33,7 +34,8 @@ def read_upload(path: Path) -> bytes:
         size = path.stat().st_size
         if size > MAX_UPLOAD_BYTES:
             raise InvalidInput(
-                f"{path.name} is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
+                f"{path.name} is {size / 2**20:.1f} MB; "
+                f"the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
             )
         return path.read_bytes()
     except IsADirectoryError:
@@ -64,6 +66,22 @@ def open_certkit(
     *,
     clock: Clock = utc_now,
     expiring_threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD,
+    database_url: str | None = None,
 ) -> Certkit:
-    """Open the certkit home (``$CERTKIT_HOME`` or ``~/.certkit`` by default)."""
-    return Certkit(Home.at(home), clock=clock, expiring_threshold=expiring_threshold)
+    """Open the certkit home (``$CERTKIT_HOME`` or ``~/.certkit`` by default).
+
+    ``database_url`` (``duckdb:PATH``) puts the registry in another DuckDB file; key files
+    stay in the home.
+    """
+    registry = None
+    if database_url:
+        scheme, _, rest = database_url.partition(":")
+        if scheme.lower() != "duckdb" or not rest.strip("/"):
+            raise InvalidInput(
+                f"Unsupported database URL {database_url!r}: this version stores the registry "
+                "in DuckDB only (duckdb:PATH)."
+            )
+        registry = Registry(Path(rest.removeprefix("//")).expanduser())
+    return Certkit(
+        Home.at(home), clock=clock, expiring_threshold=expiring_threshold, registry=registry
+    )
