@@ -28,6 +28,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
+def _count(text: str) -> int:
+    """A whole number, zero or more (for --limit and --offset)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of zero or more")
+    return value
+
+
 def _passphrase_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--passphrase-env", metavar="VAR", help="read the passphrase from $VAR")
@@ -90,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sort", default="name", choices=["name", "expiration", "valid-from", "last-used"]
     )
-    p.add_argument("--limit", type=int)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=_count)
+    p.add_argument("--offset", type=_count, default=0)
 
     p = sub.add_parser("show", help="show one certificate")
     p.add_argument("thumbprint")
@@ -137,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     known_sub.add_parser("remove").add_argument("id")
     known_sub.add_parser("list").add_argument("--json", action="store_true")
+
+    p = sub.add_parser("demo", help="seed a demo registry")
+    p = sub.add_parser("app", help="serve the web app with Voila on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--host", default="127.0.0.1", help="only 127.0.0.1 without the front door")
 
     two_factor = sub.add_parser("2fa", help="two-factor authentication").add_subparsers(
         dest="twofa_command", required=True, parser_class=_Parser
@@ -469,7 +485,10 @@ def _server(args: argparse.Namespace) -> int:
         target = Path(args.out)
         if target.is_dir():
             raise InvalidInput(f"--out {args.out} is a directory; give a file name.")
-        target.write_bytes(data)
+        try:
+            target.write_bytes(data)
+        except OSError as error:
+            raise InvalidInput(f"Cannot write {target}: {error.strerror}.") from None
         print(f"Wrote {target}")
         return 0
     installed = kit.replace_server_certificate(
@@ -513,6 +532,28 @@ def _two_factor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from certkit.demo import seed_demo
+
+    kit = _kit(args)
+    before = kit.list_certificates().total
+    seed_demo(kit)
+    after = kit.list_certificates().total
+    if after == before:
+        print(f"{kit.home.path} already has certificates; nothing seeded.")
+    else:
+        print(f"Seeded {after - before} demo certificates into {kit.home.path}.")
+    return 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    from certkit.app import run_app
+
+    kit = _kit(args)
+    kit.initialise()
+    return run_app(kit.home.path, args.port, host=args.host)
+
+
 _COMMANDS: dict[str, Handler] = {
     "init": _init,
     "generate": _generate,
@@ -525,6 +566,8 @@ _COMMANDS: dict[str, Handler] = {
     "server": _server,
     "well-known": _well_known,
     "2fa": _two_factor,
+    "demo": _demo,
+    "app": _app,
 }
 
 

@@ -1,0 +1,74 @@
+"""The Explore page: registry frames, and SQL through an injected runner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import duckdb
+import pandas as pd
+
+from certkit.errors import InvalidInput
+from certkit.model import Clearance
+from certkit.ops import Certkit
+from certkit.ui import explore_page
+from certkit.ui.common import is_visible
+from certkit.ui.testing import find, text
+
+
+def duckdb_sql(frames: Mapping[str, pd.DataFrame], sql: str) -> pd.DataFrame:
+    """What certkit.analysis.run_sql is to do: in-memory DuckDB without file access."""
+    con = duckdb.connect(":memory:", config={"enable_external_access": False})
+    try:
+        for name, frame in frames.items():
+            con.register(name, frame)
+        return con.execute(sql).fetch_df()
+    except duckdb.Error as error:
+        raise InvalidInput(f"The query failed: {error}") from None
+    finally:
+        con.close()
+
+
+def test_explore_shows_frames_and_runs_sql(kit: Certkit) -> None:
+    kit.generate_client_certificate("a", clearance=Clearance.OPERATOR)
+    kit.generate_client_certificate("b", permissions={"HR": "Read"})
+    page = explore_page(kit, run_sql=duckdb_sql)
+    options = [label for label, _ in find(page, "ck-explore-table").options]
+    assert options == [
+        "certificates (2 rows)",
+        "server_certificates (1 rows)",
+        "well_known (0 rows)",
+    ]
+    assert "2 rows." in text(find(page, "ck-explore-frame"))
+    sql = find(page, "ck-explore-sql")
+    sql.value = "SELECT name, clearance FROM certificates WHERE permissions LIKE '%HR%'"
+    find(page, "ck-explore-run").click()
+    result = text(find(page, "ck-explore-result"))
+    assert "b ValidUser" in result and "1 rows." in result
+    find(page, "ck-explore-table").value = "server_certificates"
+    assert "Server certificate for communication A" in text(find(page, "ck-explore-frame"))
+
+
+def test_explore_sql_errors_are_messages(kit: Certkit) -> None:
+    page = explore_page(kit, run_sql=duckdb_sql)
+    banner = find(page, "ck-banner")
+    find(page, "ck-explore-sql").value = "SELECT nope FROM certificates"
+    find(page, "ck-explore-run").click()
+    assert "The query failed" in text(banner)
+    find(page, "ck-explore-sql").value = "   "
+    find(page, "ck-explore-run").click()
+    assert "Write a SQL query first" in text(banner)
+
+
+def test_explore_without_a_sql_runner_shows_the_tables(kit: Certkit) -> None:
+    page = explore_page(kit, run_sql=None)
+    if is_visible(find(page, "ck-explore-run")):  # certkit.analysis.run_sql is installed
+        return
+    assert "SQL is not available" in text(find(page, "ck-explore-result"))
+    assert "rows." in text(find(page, "ck-explore-frame"))
+
+
+def test_explore_escapes_names(kit: Certkit) -> None:
+    kit.generate_client_certificate("<b>bold</b>")
+    page = explore_page(kit)
+    assert "<b>bold</b>" not in find(page, "ck-explore-frame").value
+    assert "&lt;b&gt;bold&lt;/b&gt;" in find(page, "ck-explore-frame").value
