@@ -1,37 +1,17 @@
-"""The Explore page: registry frames, and SQL through an injected runner."""
+"""The Explore page: registry frames, and read-only SQL over them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import duckdb
-import pandas as pd
-
-from certkit.errors import InvalidInput
 from certkit.model import Clearance
 from certkit.ops import Certkit
 from certkit.ui import explore_page
-from certkit.ui.common import is_visible
 from certkit.ui.testing import find, text
-
-
-def duckdb_sql(frames: Mapping[str, pd.DataFrame], sql: str) -> pd.DataFrame:
-    """What certkit.analysis.run_sql is to do: in-memory DuckDB without file access."""
-    con = duckdb.connect(":memory:", config={"enable_external_access": False})
-    try:
-        for name, frame in frames.items():
-            con.register(name, frame)
-        return con.execute(sql).fetch_df()
-    except duckdb.Error as error:
-        raise InvalidInput(f"The query failed: {error}") from None
-    finally:
-        con.close()
 
 
 def test_explore_shows_frames_and_runs_sql(kit: Certkit) -> None:
     kit.generate_client_certificate("a", clearance=Clearance.OPERATOR)
     kit.generate_client_certificate("b", permissions={"HR": "Read"})
-    page = explore_page(kit, run_sql=duckdb_sql)
+    page = explore_page(kit)
     options = [label for label, _ in find(page, "ck-explore-table").options]
     assert options == [
         "certificates (2 rows)",
@@ -49,7 +29,7 @@ def test_explore_shows_frames_and_runs_sql(kit: Certkit) -> None:
 
 
 def test_explore_sql_errors_are_messages(kit: Certkit) -> None:
-    page = explore_page(kit, run_sql=duckdb_sql)
+    page = explore_page(kit)
     banner = find(page, "ck-banner")
     find(page, "ck-explore-sql").value = "SELECT nope FROM certificates"
     find(page, "ck-explore-run").click()
@@ -59,12 +39,12 @@ def test_explore_sql_errors_are_messages(kit: Certkit) -> None:
     assert "Write a SQL query first" in text(banner)
 
 
-def test_explore_without_a_sql_runner_shows_the_tables(kit: Certkit) -> None:
-    page = explore_page(kit, run_sql=None)
-    if is_visible(find(page, "ck-explore-run")):  # certkit.analysis.run_sql is installed
-        return
-    assert "SQL is not available" in text(find(page, "ck-explore-result"))
-    assert "rows." in text(find(page, "ck-explore-frame"))
+def test_explore_sql_cannot_read_files(kit: Certkit) -> None:
+    page = explore_page(kit)
+    find(page, "ck-explore-sql").value = "SELECT * FROM read_csv('/etc/passwd')"
+    find(page, "ck-explore-run").click()
+    assert "The query failed" in text(find(page, "ck-banner"))
+    assert "root:" not in text(find(page, "ck-explore-result"))
 
 
 def test_explore_escapes_names(kit: Certkit) -> None:
