@@ -88,18 +88,7 @@ class ServerOps(Base):
         kept in the history. Nothing changes if a check fails.
         """
         authz.require_cluster_admin(actor, "replace the server certificate")
-        secret = (
-            passphrase
-            if isinstance(passphrase, Secret) or passphrase is None
-            else Secret(passphrase)
-        )
-        key, cert, chain = pki.load_pkcs12_with_key(
-            data, passphrase=secret if secret else None, source=source
-        )
-        local = self.local_node()
-        tag = validate_node(node) if node else local
-        names = self.hostnames() if tag == local else []
-        pki.check_server_certificate(key, cert, now=self.now(), hostnames=names)
+        tag, key, cert, chain, names = self._checked_replacement(data, passphrase, node, source)
         row = new_certificate(cert)
         with self.registry.transaction() as tx:
             current = [s for s in tx.server_certificates() if s.node == tag]
@@ -130,6 +119,31 @@ class ServerOps(Base):
             (installed,) = [s for s in tx.server_certificates() if s.node == tag]
         return installed
 
+    def preview_server_replacement(
+        self,
+        data: bytes,
+        *,
+        passphrase: Secret | str | None = None,
+        node: str | None = None,
+        source: str = "the file",
+    ) -> pki.CertificateInfo:
+        """Run every check of :meth:`replace_server_certificate` without changing anything."""
+        _, _, cert, _, _ = self._checked_replacement(data, passphrase, node, source)
+        return pki.describe(cert)
+
+    def _checked_replacement(
+        self, data: bytes, passphrase: Secret | str | None, node: str | None, source: str
+    ) -> tuple[str, pki.PrivateKey, x509.Certificate, list[x509.Certificate], list[str]]:
+        secret = Secret(passphrase) if isinstance(passphrase, str) else passphrase
+        key, cert, chain = pki.load_pkcs12_with_key(
+            data, passphrase=secret if secret else None, source=source
+        )
+        local = self.local_node()
+        tag = validate_node(node) if node else local
+        names = self.hostnames() if tag == local else []
+        pki.check_server_certificate(key, cert, now=self.now(), hostnames=names)
+        return tag, key, cert, chain, names
+
     # --------------------------------------------------------------- well-known
     def well_known(self) -> list[WellKnownEntry]:
         self._ensure_initialised()
@@ -142,6 +156,7 @@ class ServerOps(Base):
         """Treat a certificate thumbprint as ClusterAdmin."""
         authz.require_cluster_admin(actor, "add a well-known admin certificate")
         value = normalize_thumbprint(thumbprint)
+        self._ensure_initialised()
         with self.registry.transaction() as tx:
             if any(w.thumbprint == value for w in tx.well_known(CertKind.WELL_KNOWN_ADMIN)):
                 raise Conflict(f"{value} is already a well-known admin certificate.")
@@ -182,6 +197,7 @@ class ServerOps(Base):
                     f"The CA certificate {info.subject} expired on {info.not_after:%Y-%m-%d}."
                 )
             issuers.append(cert)
+        self._ensure_initialised()
         with self.registry.transaction() as tx:
             known = {w.thumbprint for w in tx.well_known(CertKind.WELL_KNOWN_ISSUER)}
             ids = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from certkit.errors import InvalidInput
 from certkit.ui.common import (
     Context,
     Modal,
@@ -148,20 +147,15 @@ class ReplaceDialog:
             self._phase("choose")
 
     def _check(self) -> None:
-        """Read the file through the facade and show what it holds (nothing changes)."""
+        """Run every replacement check and show the certificate (nothing changes)."""
         self._phase("choose")
         filename, data = uploaded_file(self.file)
-        preview = self._ctx.kit.preview_upload(
-            data, passphrase=self.passphrase.value or None, source=filename
+        info = self._ctx.kit.preview_server_replacement(
+            data,
+            passphrase=self.passphrase.value or None,
+            node=str(self.node.value),
+            source=filename,
         )
-        if not preview.members:
-            raise InvalidInput(f"{filename} holds no certificate usable as a server certificate.")
-        if preview.private_keys == 0:
-            raise InvalidInput(
-                f"{filename} holds no private key; the server certificate needs its key "
-                "(export it as a .pfx with the key)."
-            )
-        info = preview.members[0]
         names = ", ".join(info.dns_names) or "none"
         rows = [
             ("Subject", info.subject),
@@ -180,8 +174,8 @@ class ReplaceDialog:
             + "</table>"
         )
         self.modal.message.info(
-            "Check these details. Replace checks the key, the expiry, serverAuth and clientAuth "
-            "and the host names before anything changes; the old certificate is kept in history."
+            "The certificate passed every check (key, validity, serverAuth and clientAuth, "
+            "host names). Replace to use it; the old certificate is kept in history."
         )
         self._phase("checked")
 
