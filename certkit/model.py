@@ -5,6 +5,7 @@ Nothing here touches a database, a file or a key. Datetimes are timezone-aware U
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -302,12 +303,14 @@ def add_period(start: datetime, period: timedelta | tuple[int, str]) -> datetime
     year, month0 = divmod(start.month - 1 + months, 12)
     year += start.year
     month = month0 + 1
-    day = start.day
-    while True:
-        try:
-            return start.replace(year=year, month=month, day=day)
-        except ValueError:
-            day -= 1
+    if year > datetime.max.year:
+        raise InvalidInput(
+            f"A period of {months} months ends after the year {datetime.max.year}; "
+            "choose a shorter one."
+        )
+    return start.replace(
+        year=year, month=month, day=min(start.day, calendar.monthrange(year, month)[1])
+    )
 
 
 @dataclass(frozen=True, slots=True)

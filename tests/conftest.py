@@ -8,9 +8,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
+from certkit import pki
+from certkit.model import KeyType, Secret
 from certkit.ops import Certkit, open_certkit
 
 START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -77,9 +83,25 @@ class Result:
 
 
 @pytest.fixture
-def cli(home: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[object]:
-    """Run ``certkit --home HOME ...`` in-process and capture its output."""
+def cli(
+    home: Path,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[object]:
+    """Run ``certkit --home HOME ...`` in-process and capture its output.
+
+    The command line runs on the injected clock, so it agrees with the ``kit`` fixture.
+    """
+    import certkit.ops
     from certkit.cli import main
+
+    real_open = certkit.ops.open_certkit
+
+    def open_with_clock(home: Path | str | None = None, **options: Any) -> Certkit:
+        return real_open(home, **{"clock": clock, **options})
+
+    monkeypatch.setattr(certkit.ops, "open_certkit", open_with_clock)
 
     def run(*args: str) -> Result:
         capsys.readouterr()
@@ -92,3 +114,87 @@ def cli(home: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[object]:
 
     yield run
     os.environ.pop("CERTKIT_TEST_PASS", None)
+
+
+Pair = tuple[pki.PrivateKey, x509.Certificate]
+
+
+class CertFactory:
+    """Certificates that certkit did not make, for uploads: a foreign CA and what it issues.
+
+    Every certificate is generated here with :mod:`certkit.pki` at the test clock's start.
+    """
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+        self.ca_key, self.ca = pki.create_ca("Foreign Test CA", now=now - timedelta(days=365))
+
+    def client(
+        self,
+        name: str,
+        *,
+        valid_from: datetime | None = None,
+        days: float = 365,
+        key_type: KeyType = KeyType.EC_P256,
+    ) -> Pair:
+        start = valid_from or self.now
+        return pki.issue_client_certificate(
+            self.ca_key,
+            self.ca,
+            name,
+            now=start,
+            not_after=start + timedelta(days=days),
+            key_type=key_type,
+        )
+
+    def expired(self, name: str) -> Pair:
+        return self.client(name, valid_from=self.now - timedelta(days=400), days=30)
+
+    def server(
+        self, hostnames: list[str], *, valid_from: datetime | None = None, days: int = 825
+    ) -> Pair:
+        return pki.create_server_certificate(
+            self.ca_key,
+            self.ca,
+            common_name=hostnames[0],
+            hostnames=hostnames,
+            now=valid_from or self.now,
+            days=days,
+        )
+
+    @staticmethod
+    def pem(*certs: x509.Certificate) -> bytes:
+        return b"".join(pki.certificate_pem(c) for c in certs)
+
+    @staticmethod
+    def der(cert: x509.Certificate) -> bytes:
+        return cert.public_bytes(serialization.Encoding.DER)
+
+    @staticmethod
+    def key_pem(key: pki.PrivateKey) -> bytes:
+        return pki.private_key_pem(key, None)
+
+    @staticmethod
+    def pfx(
+        key: pki.PrivateKey | None,
+        cert: x509.Certificate | None,
+        *chain: x509.Certificate,
+        passphrase: str | None,
+    ) -> bytes:
+        """A PKCS#12; ``key`` may belong to another certificate (cryptography allows it
+        only when ``cert`` is None and the certificates travel as the chain)."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase.encode())
+            if passphrase
+            else serialization.NoEncryption()
+        )
+        if key is not None and cert is not None:
+            return pki.pkcs12_bytes(
+                "upload", key, cert, chain, passphrase=Secret(passphrase) if passphrase else None
+            )
+        return pkcs12.serialize_key_and_certificates(b"upload", key, cert, list(chain), encryption)
+
+
+@pytest.fixture(scope="session")
+def certs() -> CertFactory:
+    return CertFactory()

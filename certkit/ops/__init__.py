@@ -9,6 +9,7 @@ from certkit import pki
 from certkit.errors import InvalidInput
 from certkit.home import Home
 from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, utc_now
+from certkit.ops.auth import AuthOps
 from certkit.ops.clients import Edited, Registration, UploadPreview, normalize_thumbprint
 from certkit.ops.server import ServerOps
 from certkit.ops.twofactor import TwoFactorOps
@@ -51,7 +52,7 @@ def zip_name(name: str) -> str:
     return f"{pki.safe_file_stem(validate_name(name))}.zip"
 
 
-class Certkit(TwoFactorOps, ServerOps):
+class Certkit(AuthOps, TwoFactorOps, ServerOps):
     """certkit's operations on one home: clients, server certificates, well-known, 2FA.
 
     Example:

@@ -36,6 +36,20 @@ def _is_lock_conflict(error: Exception) -> bool:
     return "lock" in text or "conflict" in text
 
 
+_HEADER_BYTES = 3 * 4096  # a DuckDB file starts with a file header and two database headers
+
+
+def _is_not_a_database(error: Exception) -> bool:
+    return "not a valid duckdb database file" in str(error).lower()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 class Registry:
     """A DuckDB registry file, opened for one transaction at a time."""
 
@@ -64,13 +78,22 @@ class Registry:
                     os.chmod(self.path, 0o600)
                 return con
             except (duckdb.IOException, duckdb.ConnectionException) as error:
-                if not _is_lock_conflict(error) or time.monotonic() >= deadline:
-                    if _is_lock_conflict(error):
+                busy = _is_lock_conflict(error)
+                # Another process that creates the registry right now has made the file but
+                # not yet written its header: wait for it as for a lock.
+                being_created = _is_not_a_database(error) and _size(self.path) < _HEADER_BYTES
+                if not (busy or being_created) or time.monotonic() >= deadline:
+                    if busy:
                         raise RegistryBusy(
                             f"The registry {self.path} is busy: another certkit process held it "
-                            f"for over {self.busy_timeout:.0f} s. Try again in a moment."
+                            f"for over {self.busy_timeout:g} s. Try again in a moment."
                         ) from None
-                    raise
+                    if _is_not_a_database(error):
+                        raise CertkitError(
+                            f"The registry {self.path} is not a DuckDB database file; restore "
+                            "it from a backup or use another certkit home."
+                        ) from None
+                    raise CertkitError(f"Cannot open the registry {self.path}: {error}") from None
             self.retries += 1
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 1.6, 0.25)

@@ -7,7 +7,7 @@ Timestamps are stored as naive UTC ``TIMESTAMP`` values.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE meta (
@@ -91,4 +91,17 @@ CREATE TABLE audit_log (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+# Version 2: two-factor sessions, in the registry so that service replicas share them.
+# ``cookie_hash`` is the SHA-256 of a browser-only session's cookie (never the cookie).
+_V2 = """
+CREATE TABLE sessions (
+    id BIGINT PRIMARY KEY,
+    thumbprint VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL,
+    browser_only BOOLEAN NOT NULL,
+    cookie_hash VARCHAR
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}

@@ -7,9 +7,10 @@ connection of the transaction that created the :class:`Store`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -72,8 +73,29 @@ def _db(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_NAT = -(2**63)  # numpy's NaT as int64
+
+
+def _epoch_us(moment: datetime | None) -> int:
+    """Microseconds since 1970 UTC (``_NAT`` for None), for a ``datetime64[us]`` column.
+
+    About 8x faster than letting numpy convert 10,000 datetime objects one by one.
+    """
+    if moment is None:
+        return _NAT
+    aware = moment if moment.tzinfo is not None else moment.astimezone(UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern (escape character ``\\``), matching ``%`` and ``_`` literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _databases_key(permissions: Mapping[str, Access]) -> str:
@@ -96,6 +118,8 @@ _SORT_COLUMNS = {
     SortKey.VALID_FROM: "e.not_before",
     SortKey.LAST_USED: "e.last_used",
 }
+
+_HEX = re.compile(r"[0-9A-F]+")
 
 _GROUP_SQL = (
     "CASE WHEN e.clearance IN ('ClusterAdmin', 'ClusterNode') THEN 'Admin' "
@@ -155,8 +179,14 @@ class Store:
 
     def entries(self, entry_ids: Sequence[int]) -> list[CertificateRecord]:
         """Records of these entries, in the order given."""
+        if not entry_ids:
+            return []
+        # A join on the unnested list, not list_contains(?, e.id): 2x faster for the 10,000
+        # entries of an upload (and the same for IN and the lookups below, up to 20x).
         rows = self._con.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRY_FROM} WHERE list_contains(?, e.id)",
+            f"SELECT {_ENTRY_COLUMNS} FROM (SELECT unnest(?) AS id) wanted "
+            "JOIN entries e ON e.id = wanted.id "
+            "JOIN certificates c ON c.thumbprint = e.primary_thumbprint",
             [list(entry_ids)],
         ).fetchall()
         by_id = {int(r[0]): self._record(r) for r in rows}
@@ -184,7 +214,7 @@ class Store:
         if not thumbprints:
             return []
         rows = self._con.execute(
-            "SELECT thumbprint FROM certificates WHERE list_contains(?, thumbprint)",
+            "SELECT thumbprint FROM certificates WHERE thumbprint IN (SELECT unnest(?))",
             [list(thumbprints)],
         ).fetchall()
         return sorted(str(r[0]) for r in rows)
@@ -194,7 +224,7 @@ class Store:
         if not names:
             return []
         rows = self._con.execute(
-            "SELECT name FROM entries WHERE list_contains(?, name_key) "
+            "SELECT name FROM entries WHERE name_key IN (SELECT unnest(?)) "
             "AND kind = 'client' AND replaced_by IS NULL AND id IS DISTINCT FROM ?",
             [[n.lower() for n in names], exclude_entry],
         ).fetchall()
@@ -218,7 +248,7 @@ class Store:
             return np.array(values, dtype=kind)
 
         def times(values: Sequence[datetime | None]) -> Any:
-            return np.array([_db(v) for v in values], dtype="datetime64[us]")
+            return np.array([_epoch_us(v) for v in values], dtype="int64").view("datetime64[us]")
 
         new_entries = {  # noqa: F841 - read by DuckDB's replacement scan
             "id": column(ids, "int64"),
@@ -317,15 +347,20 @@ class Store:
         params: dict[str, Any] = {"now": _db(now), "soon": _db(now + query.threshold)}
         common: list[str] = []
         if query.search.strip():
-            params["search"] = f"%{query.search.strip().lower()}%"
-            params["search_tp"] = f"%{query.search.strip().upper().replace(':', '')}%"
-            common.append(
-                "(e.name_key LIKE $search OR EXISTS (SELECT 1 FROM certificates s "
-                "WHERE s.entry_id = e.id AND s.thumbprint LIKE $search_tp))"
-            )
+            text = query.search.strip()
+            params["search"] = f"%{_like_literal(text.lower())}%"
+            hex_text = text.upper().replace(":", "")
+            if _HEX.fullmatch(hex_text):
+                params["search_tp"] = f"%{hex_text}%"
+                common.append(
+                    "(e.name_key LIKE $search ESCAPE '\\' OR EXISTS (SELECT 1 FROM certificates s "
+                    "WHERE s.entry_id = e.id AND s.thumbprint LIKE $search_tp))"
+                )
+            else:  # no thumbprint holds anything but hex digits: skip scanning them all
+                common.append("e.name_key LIKE $search ESCAPE '\\'")
         if query.database:
-            params["database"] = f"%|{query.database.strip().lower()}|%"
-            common.append("e.databases LIKE $database")
+            params["database"] = f"%|{_like_literal(query.database.strip().lower())}|%"
+            common.append("e.databases LIKE $database ESCAPE '\\'")
         where_group = f"{_GROUP_SQL} = $group" if query.clearance else None
         where_state = f"({_STATE_SQL}) = $state" if query.state else None
         if query.clearance:
@@ -342,13 +377,18 @@ class Store:
 
         order = _SORT_COLUMNS[query.sort]
         direction = "DESC" if query.descending else "ASC"
+        ordering = f"{order} {direction} NULLS LAST, e.name_key, e.id"
+        # The page's ids first, from the entries columns alone; then the certificate columns
+        # and collection members of just those rows (not of every match: 100,000 entries).
         page_sql = (
-            f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRY_FROM} {where(where_group, where_state)} "
-            f"ORDER BY {order} {direction} NULLS LAST, e.name_key, e.id "
+            f"WITH page AS (SELECT e.id FROM entries e {where(where_group, where_state)} "
+            f"ORDER BY {ordering} "
             + ("LIMIT $limit OFFSET $offset" if query.limit is not None else "")
+            + f") SELECT {_ENTRY_COLUMNS} FROM page JOIN entries e ON e.id = page.id "
+            f"JOIN certificates c ON c.thumbprint = e.primary_thumbprint ORDER BY {ordering}"
         )
         if query.limit is not None:
-            params["limit"], params["offset"] = query.limit, max(query.offset, 0)
+            params["limit"], params["offset"] = max(query.limit, 0), max(query.offset, 0)
         rows = self._con.execute(page_sql, bind(page_sql)).fetchall()
         count_sql = (
             f"SELECT {_GROUP_SQL} AS grp, ({_STATE_SQL}) AS st, count(*) FROM entries e "
@@ -591,16 +631,22 @@ class Store:
         import numpy as np
 
         ids = self._con.execute("SELECT nextval('row_ids') FROM range(?)", [len(items)]).fetchall()
+        encoded: dict[int, str] = {}  # by id(): an upload of 10,000 shares one details dict
+
+        def encode(details: Mapping[str, Any]) -> str:
+            key = id(details)
+            if key not in encoded:
+                encoded[key] = json.dumps(dict(details), sort_keys=True, default=str)
+            return encoded[key]
+
         events = {  # noqa: F841 - read by DuckDB's replacement scan
             "id": np.array([int(r[0]) for r in ids], dtype="int64"),
-            "at": np.array([_db(at)] * len(items), dtype="datetime64[us]"),
+            "at": np.full(len(items), _epoch_us(at), dtype="int64").view("datetime64[us]"),
             "actor": np.array([actor] * len(items), dtype=object),
             "action": np.array([action] * len(items), dtype=object),
             "thumbprint": np.array([i[0] for i in items], dtype=object),
             "name": np.array([i[1] for i in items], dtype=object),
-            "details": np.array(
-                [json.dumps(dict(i[2]), sort_keys=True, default=str) for i in items], dtype=object
-            ),
+            "details": np.array([encode(i[2]) for i in items], dtype=object),
         }
         self._con.execute("INSERT INTO audit_log SELECT * FROM events")
 
