@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sort", default="name", choices=["name", "expiration", "valid-from", "last-used"]
     )
+    p.add_argument("--descending", action="store_true", help="reverse the sort order")
     p.add_argument("--limit", type=_count)
     p.add_argument("--offset", type=_count, default=0)
 
@@ -376,6 +377,7 @@ def _list(args: argparse.Namespace) -> int:
             state=CertState(args.state) if args.state else None,
             database=args.database,
             sort=SortKey(args.sort),
+            descending=args.descending,
             offset=args.offset,
             limit=args.limit,
             threshold=kit.expiring_threshold,
@@ -582,6 +584,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `certkit list | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as error:  # a bug, not a user error: one line unless debugging
+        if os.environ.get("CERTKIT_DEBUG"):
+            raise
+        print(
+            f"error: internal error ({type(error).__name__}: {error}); "
+            "run again with CERTKIT_DEBUG=1 for the details",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":

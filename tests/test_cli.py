@@ -318,6 +318,11 @@ def _listed(cli: Cli, *options: str) -> list[str]:
             id="sort-valid-from",
         ),
         pytest.param(
+            ("--sort", "expiration", "--descending"),
+            ["alpha", "charlie", "echo", "bravo", "delta"],
+            id="sort-expiration-descending",
+        ),
+        pytest.param(
             ("--sort", "name", "--limit", "2", "--offset", "1"), ["bravo", "charlie"], id="paging"
         ),
         pytest.param(
@@ -656,3 +661,25 @@ def test_the_real_entry_points(ready: Cli, out: Path, home: Path) -> None:
             stdin=subprocess.DEVNULL,
         )
         assert refused.returncode == 2 and "--yes" in refused.stderr
+
+
+def test_a_bug_is_one_error_line_not_a_traceback(
+    ready: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from certkit.ops import Certkit as Kit
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Kit, "list_certificates", broken)
+    result = ready("list")
+    assert result.code == 3
+    assert result.err.strip().splitlines() == [
+        "error: internal error (RuntimeError: boom); run again with CERTKIT_DEBUG=1 for the details"
+    ]
+
+
+def test_list_refuses_a_bad_database_filter(ready: Cli) -> None:
+    result = ready("list", "--database", "a|b")
+    assert result.code == 2
+    assert result.err.startswith("error: Invalid database name 'a|b'")

@@ -37,6 +37,7 @@ from certkit.model import (
     add_period,
     normalize_permissions,
     parse_period,
+    validate_database_name,
     validate_name,
 )
 from certkit.ops.base import Base, new_certificate
@@ -394,8 +395,10 @@ class ClientOps(Base):
     def list_certificates(self, query: ListQuery | None = None) -> Page:
         """A page of client certificates: search, filter by clearance group, state and
         database, sort, and counts per clearance group and state."""
-        self._ensure_initialised()
         query = query or ListQuery(threshold=self.expiring_threshold)
+        if query.database:
+            validate_database_name(query.database)
+        self._ensure_initialised()
         with self.registry.read() as tx:
             return tx.list_entries(query, self.now())
 
