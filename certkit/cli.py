@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     known_sub.add_parser("remove").add_argument("id")
     known_sub.add_parser("list").add_argument("--json", action="store_true")
 
+    p = sub.add_parser("serve", help="the HTTPS service (mutual TLS)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8443)
+    p.add_argument(
+        "--nginx-files", metavar="DIR", help="write the front door's TLS files for nginx and exit"
+    )
+
     p = sub.add_parser("demo", help="seed a demo registry")
     p = sub.add_parser("app", help="serve the web app with Voila on 127.0.0.1")
     p.add_argument("--port", type=int, default=8866)
@@ -556,6 +563,20 @@ def _app(args: argparse.Namespace) -> int:
     return run_app(kit.home.path, args.port, host=args.host)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from certkit.service import serve
+
+    url = args.database_url or os.environ.get("CERTKIT_DATABASE_URL")
+    if args.nginx_files:
+        from certkit.service.frontdoor import write_nginx_files
+
+        for path in write_nginx_files(_kit(args), Path(args.nginx_files)):
+            print(f"Wrote {path}")
+        return 0
+    home = Path(args.home) if args.home else None
+    return serve(home, args.host, args.port, database_url=url or None)
+
+
 _COMMANDS: dict[str, Handler] = {
     "init": _init,
     "generate": _generate,
@@ -570,6 +591,7 @@ _COMMANDS: dict[str, Handler] = {
     "2fa": _two_factor,
     "demo": _demo,
     "app": _app,
+    "serve": _serve,
 }
 
 

@@ -23,6 +23,7 @@ FORBIDDEN = {
     "certkit.authz": ["duckdb", "certkit.registry", "certkit.ops", "ipywidgets"],
     "certkit.ops": ["ipywidgets", "certkit.ui", "certkit.cli", "voila"],
     "certkit.cli": ["certkit.registry", "certkit.pki", "certkit.ui", "duckdb", "ipywidgets"],
+    "certkit.service": ["certkit.registry", "duckdb", "certkit.ui", "certkit.cli", "ipywidgets"],
     "certkit.ui": ["certkit.registry", "certkit.pki", "duckdb", "certkit.cli"],
 }
 

@@ -55,6 +55,7 @@ REQUEST_CHECK_WAIT = 0.5
 """Seconds a request waits for a refresh under way before deciding with the current view."""
 
 log = logging.getLogger("certkit.auth")
+_STATE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,9 @@ class AuthOps(TwoFactorOps, ServerOps):
 
     def _auth_state(self) -> _AuthState:
         if self._auth is None:
-            self._auth = _AuthState()
+            with _STATE_LOCK:
+                if self._auth is None:
+                    self._auth = _AuthState()
         return self._auth
 
     # ----------------------------------------------------------------- the view
