@@ -23,8 +23,8 @@ from certkit.errors import InvalidInput
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 TEMPLATE = "certkit-offline"
-CULL_IDLE_SECONDS = 900
-CULL_INTERVAL_SECONDS = 60
+CULL_IDLE_SECONDS = 120  # kernels of closed pages (Voila never shuts them down)
+CULL_INTERVAL_SECONDS = 30
 _PACKAGE = Path(__file__).resolve().parent
 TEMPLATE_ROOT = _PACKAGE / "ui" / "jupyter"
 NOTEBOOK = _PACKAGE.parent / "notebooks" / "certificates.ipynb"
