@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from certkit import cli_expiry
 from certkit.errors import CertkitError, InvalidInput
 from certkit.model import Secret
 
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     known_sub.add_parser("remove").add_argument("id")
     known_sub.add_parser("list").add_argument("--json", action="store_true")
+
+    cli_expiry.add_parsers(sub)
 
     p = sub.add_parser("serve", help="the HTTPS service (mutual TLS)")
     p.add_argument("--host", default="127.0.0.1")
@@ -592,6 +595,8 @@ _COMMANDS: dict[str, Handler] = {
     "demo": _demo,
     "app": _app,
     "serve": _serve,
+    "expiry": lambda args: cli_expiry.expiry_command(_kit(args), args),
+    "purge": lambda args: cli_expiry.purge_command(_kit(args), args),
 }
 
 

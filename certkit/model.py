@@ -332,10 +332,14 @@ class CertificateRecord:
     issuer: str
     serial: str
     created_at: datetime | None = None
-    replaced_by: str | None = None
+    replaced_by: str | None = None  # the thumbprint of the renewal that replaced this entry
     entry_id: int | None = field(default=None, compare=False)
+    replaces: str | None = None  # the thumbprint of the entry this one renewed
 
     def state(self, now: datetime, threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD) -> CertState:
+        """The state at ``now``; an entry replaced by its renewal is never "expiring"."""
+        if self.replaced_by is not None:
+            threshold = timedelta(0)
         return certificate_state(self.not_before, self.not_after, now, threshold)
 
     def to_json(

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import CertFactory, Result, registry_digest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
@@ -22,6 +21,7 @@ from certkit.errors import CertkitError, Conflict, InvalidInput, WrongPassphrase
 from certkit.model import Secret
 from certkit.ops import Certkit
 from certkit.pki import MAX_UPLOAD_BYTES
+from tests.conftest import CertFactory, Result, registry_digest
 
 PASS_VAR = "CERTKIT_BAD_INPUT_PASS"
 PASSPHRASE = "upload-Passphrase-7"

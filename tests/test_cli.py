@@ -17,12 +17,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import START, CertFactory, FakeClock, Result, registry_digest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certkit import pki, totp
 from certkit.model import Secret
 from certkit.ops import Certkit
+from tests.conftest import START, CertFactory, FakeClock, Result, registry_digest
 
 Cli = Callable[..., Result]
 HOSTNAMES = ["localhost", "127.0.0.1"]

@@ -14,7 +14,6 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import CertFactory, registry_digest
 from cryptography import x509
 
 from certkit import pki
@@ -22,6 +21,7 @@ from certkit.errors import NotFound
 from certkit.model import CertificateRecord
 from certkit.ops import Certkit, open_certkit
 from certkit.registry import Store
+from tests.conftest import CertFactory, registry_digest
 
 PER_PROCESS = 8
 CERTKIT = [sys.executable, "-m", "certkit"]

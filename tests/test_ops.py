@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import START, CertFactory, FakeClock, registry_digest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -46,6 +45,7 @@ from certkit.model import (
 )
 from certkit.ops import Certkit, open_certkit
 from certkit.ops.twofactor import LOCKOUT, MAX_FAILURES
+from tests.conftest import START, CertFactory, FakeClock, registry_digest
 
 PASSPHRASE = "Correct-Horse-Battery-Staple-42"
 HOSTNAMES = ["localhost", "127.0.0.1", "certkit.test"]

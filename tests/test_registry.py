@@ -12,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import START, CertFactory
 
 from certkit.errors import CertkitError, RegistryBusy
 from certkit.model import (
@@ -26,6 +25,7 @@ from certkit.model import (
 from certkit.ops.base import new_certificate
 from certkit.registry import NewCertificate, NewEntry, Registry
 from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.conftest import START, CertFactory
 
 DAY = timedelta(days=1)
 

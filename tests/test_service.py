@@ -22,7 +22,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from service_helpers import (
+
+from certkit import pki
+from certkit.model import Secret
+from certkit.ops import Certkit, open_certkit
+from tests.service_helpers import (
     Client,
     CurlFailed,
     Serve,
@@ -31,10 +35,6 @@ from service_helpers import (
     wait_until,
     write_pair,
 )
-
-from certkit import pki
-from certkit.model import Secret
-from certkit.ops import Certkit, open_certkit
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from service_helpers import Client, Reply, Serve, generate, server_client, wait_until
 
 from certkit.ops import open_certkit
+from tests.service_helpers import Client, Reply, Serve, generate, server_client, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_helpers import Client, Nginx, Serve, free_port, generate, render_front_door, wait_until
 
 from certkit import app
 from certkit.ops import open_certkit
 from certkit.service.frontdoor import write_nginx_files
+from tests.service_helpers import (
+    Client,
+    Nginx,
+    Serve,
+    free_port,
+    generate,
+    render_front_door,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -14,7 +14,11 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
-from service_helpers import (
+
+from certkit import pki
+from certkit.ops import open_certkit
+from certkit.service.frontdoor import write_nginx_files
+from tests.service_helpers import (
     Client,
     Nginx,
     Reply,
@@ -26,10 +30,6 @@ from service_helpers import (
     render_front_door,
     write_pair,
 )
-
-from certkit import pki
-from certkit.ops import open_certkit
-from certkit.service.frontdoor import write_nginx_files
 
 pytestmark = pytest.mark.slow
 

@@ -11,6 +11,8 @@ from certkit.home import Home
 from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, utc_now
 from certkit.ops.auth import AuthOps
 from certkit.ops.clients import Edited, Registration, UploadPreview, normalize_thumbprint
+from certkit.ops.expiry import ExpiryOps
+from certkit.ops.renew import RenewOps
 from certkit.ops.server import ServerOps
 from certkit.ops.twofactor import TwoFactorOps
 from certkit.registry import Registry
@@ -52,7 +54,7 @@ def zip_name(name: str) -> str:
     return f"{pki.safe_file_stem(validate_name(name))}.zip"
 
 
-class Certkit(AuthOps, TwoFactorOps, ServerOps):
+class Certkit(RenewOps, ExpiryOps, AuthOps, TwoFactorOps, ServerOps):
     """certkit's operations on one home: clients, server certificates, well-known, 2FA.
 
     Example:

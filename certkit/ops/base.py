@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certkit import pki
+from certkit.authz import spki_hash
 from certkit.errors import CertkitError, InvalidInput
 from certkit.home import Home, write_private_file
 from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, Secret, utc_now
@@ -48,6 +49,7 @@ def new_certificate(cert: x509.Certificate) -> NewCertificate:
         not_before=info.not_before,
         not_after=info.not_after,
         der=cert.public_bytes(Encoding.DER),
+        spki_sha256=spki_hash(cert),
     )
 
 

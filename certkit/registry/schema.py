@@ -7,7 +7,7 @@ Timestamps are stored as naive UTC ``TIMESTAMP`` values.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE meta (
@@ -104,4 +104,19 @@ CREATE TABLE sessions (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# Version 3: expiry and renewal (issue 5).
+# ``certificates.spki_sha256``: SHA-256 of the DER SubjectPublicKeyInfo, hex, written on insert
+# (the analysis finds certificates that share a key with it). SQL cannot parse DER, so rows
+# stored before version 3 keep NULL here until ``Certkit.fill_key_hashes`` computes them in
+# Python; the shared-key analysis calls it first, so the NULLs are never seen.
+# ``entries.replaces``: the primary thumbprint of the entry this one renewed (the other end of
+# ``replaced_by``), kept when the renewed entry is deleted; filled here for earlier renewals.
+_V3 = """
+ALTER TABLE certificates ADD COLUMN spki_sha256 VARCHAR;
+ALTER TABLE entries ADD COLUMN replaces VARCHAR;
+UPDATE entries SET replaces = (
+    SELECT min(o.primary_thumbprint) FROM entries o WHERE o.replaced_by = entries.primary_thumbprint
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}

@@ -10,7 +10,15 @@ import ipywidgets as widgets
 
 from certkit.model import LOCAL_ADMIN, Actor
 from certkit.ops import Certkit, open_certkit
-from certkit.ui.common import Banner, Context, Parts, escape, on_click, reports_errors
+from certkit.ui.common import (
+    Banner,
+    Context,
+    Parts,
+    escape,
+    on_click,
+    reports_errors,
+    set_visible,
+)
 from certkit.ui.dialogs_edit import CloneDialog, DeleteDialog, EditDialog
 from certkit.ui.dialogs_generate import GenerateDialog
 from certkit.ui.dialogs_server import ExportDialog, ReplaceDialog
@@ -66,16 +74,18 @@ def build_certificates_view(kit: Certkit, *, actor: Actor = LOCAL_ADMIN) -> Cert
     export, replace = ExportDialog(ctx), ReplaceDialog(ctx)
     table = ClientTable(ctx, RowActions(clone.open, edit.open, delete.open))
     sections.extend([table.refresh, servers.refresh])
-    header = _header(ctx, generate, upload, export, replace)
-    root = parts.vbox(
+    main = parts.vbox(
         [
-            stylesheet(),
-            header,
+            _header(ctx, generate, upload, export, replace),
             banner.widget,
             parts.hbox([servers.widget, well_known.widget], "ck-cards"),
             table.widget,
             *(d.root for d in (generate, upload, edit, clone, delete, export, replace)),
         ],
+        "ck-certs-main",
+    )
+    root = parts.vbox(
+        [stylesheet(), _page_switch(ctx, main), main],
         "ck-page",
         "ck-certs",
     )
@@ -121,6 +131,30 @@ def _header(
         f'<span class="ck-cluster">Cluster {escape(ctx.kit.cluster_name())}</span></div>'
     )
     return parts.hbox([title, parts.hbox(buttons, "ck-actions")], "ck-header")
+
+
+def _page_switch(ctx: Context, main: widgets.Box) -> widgets.Widget:
+    """Tabs between the Certificates view and the Expiry page (built on first use)."""
+    parts = ctx.parts
+    certificates = parts.button("Certificates", "ck-nav-certificates", kind="info")
+    expiry = parts.button("Expiry and usage", "ck-nav-expiry")
+    panel = parts.vbox([], "ck-certs-expiry-panel")
+    set_visible(panel, False)
+
+    def show(expiring: bool) -> None:
+        if expiring and not panel.children:
+            from certkit.ui.expiry import expiry_page
+
+            panel.children = (expiry_page(ctx.kit, actor=ctx.actor),)
+        set_visible(panel, expiring)
+        set_visible(main, not expiring)
+        certificates.button_style, expiry.button_style = ("", "info") if expiring else ("info", "")
+        if not expiring:
+            ctx.changed()  # renewals and purges on the Expiry page show here at once
+
+    on_click(certificates, ctx.banner, lambda: show(False))
+    on_click(expiry, ctx.banner, lambda: show(True))
+    return parts.vbox([parts.hbox([certificates, expiry], "ck-nav"), panel], "ck-nav-bar")
 
 
 def _load(view: CertificatesView) -> None:

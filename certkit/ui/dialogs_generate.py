@@ -131,10 +131,10 @@ class GenerateDialog:
         )
         self.passphrase.reset()
         self.result.show(made)
+        self._phase(form=False)  # before the message, which tests and people wait for
         note = " Confirm a first code to finish." if made.totp else ""
         self.modal.message.success(f"Generated {made.record.name}.{note}")
         self._ctx.banner.success(f"Generated client certificate {made.record.name}.")
-        self._phase(form=False)
         self._ctx.changed()
 
     def _confirmed(self) -> None:

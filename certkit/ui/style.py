@@ -26,6 +26,8 @@ CSS = """
 .ck-page .widget-box { overflow: visible; }
 .ck-page .widget-vbox > * { flex-shrink: 0; }
 .ck-page code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+.ck-nav { gap: 6px; }
+.ck-nav-bar { gap: 12px; }
 .ck-header { justify-content: space-between; align-items: center; flex-wrap: wrap; gap: 12px; }
 .ck-title { display: flex; align-items: baseline; gap: 12px; }
 .ck-title h1 { font-size: 22px; font-weight: 650; margin: 0; letter-spacing: -0.01em; }

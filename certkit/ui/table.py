@@ -87,8 +87,20 @@ def row_html(record: CertificateRecord, now: datetime, threshold: timedelta) -> 
         if record.collection
         else ""
     )
+    links = "".join(
+        f'<div class="ck-hint ck-{kind}">{label} <code>{escape(thumbprint)}</code></div>'
+        for kind, label, thumbprint in (
+            ("replaced-by", "replaced by", record.replaced_by),
+            ("renewal-of", "renewal of", record.replaces),
+        )
+        if thumbprint
+    )
     cells = [
-        _cell("name", f'<span class="ck-name">{escape(record.name)}</span>{extra}', record.subject),
+        _cell(
+            "name",
+            f'<span class="ck-name">{escape(record.name)}</span>{extra}{links}',
+            record.subject,
+        ),
         _cell("thumbprint", f"<code>{escape(record.thumbprint)}</code>"),
         _cell(
             "clearance",
@@ -99,7 +111,13 @@ def row_html(record: CertificateRecord, now: datetime, threshold: timedelta) -> 
         _cell(
             "expiration",
             f"{escape(day(record.not_after))} "
-            + state_badge(record.not_before, record.not_after, now, threshold),
+            # a renewed entry is never "expiring" (as in the counts): threshold 0
+            + state_badge(
+                record.not_before,
+                record.not_after,
+                now,
+                timedelta(0) if record.replaced_by else threshold,
+            ),
             when(record.not_after),
         ),
         _cell("last-used", escape(day(record.last_used)) if record.last_used else "not used"),

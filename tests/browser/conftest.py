@@ -22,10 +22,10 @@ from typing import Any
 
 import psutil
 import pytest
-from browser_pages import AppPage, Pages, VoilaApp
 
 from certkit import app
 from certkit.ops import open_certkit
+from tests.browser.browser_pages import AppPage, Pages, VoilaApp
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

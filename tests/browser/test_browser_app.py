@@ -19,13 +19,13 @@ from typing import Any
 
 import pyotp
 import pytest
-from browser_pages import AppPage, Pages, VoilaApp
 from cryptography import x509
 
 from certkit import pki
 from certkit.errors import TotpRejected
 from certkit.model import Access, Clearance, ListQuery, Secret, SortKey
 from certkit.ops import Certkit, open_certkit
+from tests.browser.browser_pages import AppPage, Pages, VoilaApp
 
 pytestmark = pytest.mark.browser
 

@@ -165,3 +165,18 @@ def test_the_fixture_notices_a_callback_that_raised(callback_errors: object) -> 
     records = callback_errors.records  # type: ignore[attr-defined]
     assert len(records) == 1 and "Exception in callback" in records[0].getMessage()
     records.clear()  # seen on purpose; the test itself passes
+
+
+def test_expiry_tab_is_built_on_first_use_and_back_refreshes(
+    view: CertificatesView, kit: Certkit
+) -> None:
+    panel = find(view.root, "ck-certs-expiry-panel")
+    main = find(view.root, "ck-certs-main")
+    assert not panel.children and not is_visible(panel) and is_visible(main)
+    find(view.root, "ck-nav-expiry").click()
+    assert is_visible(panel) and not is_visible(main)
+    assert find(panel, "ck-expiry-page") is not None
+    kit.generate_client_certificate("made-elsewhere")
+    find(view.root, "ck-nav-certificates").click()
+    assert is_visible(main) and not is_visible(panel)
+    assert "made-elsewhere" in text(find(view.root, "ck-certs-table"))
