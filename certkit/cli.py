@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from certkit import cli_expiry
+from certkit import cli_backup, cli_expiry
 from certkit.errors import CertkitError, InvalidInput
-from certkit.model import Secret
+from certkit.model import GeneratedCertificate, Secret
 
 if TYPE_CHECKING:
     from certkit.ops import Certkit
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     known_sub.add_parser("list").add_argument("--json", action="store_true")
 
     cli_expiry.add_parsers(sub)
+    cli_backup.add_parsers(sub)
 
     p = sub.add_parser("serve", help="the HTTPS service (mutual TLS)")
     p.add_argument("--host", default="127.0.0.1")
@@ -259,10 +260,15 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generated(args: argparse.Namespace, kit: Certkit, make: Callable[[], Any]) -> int:
-    """Generate (or clone) into --out; undo the registration if the zip cannot be written."""
+def _generated(
+    args: argparse.Namespace, name: str, make: Callable[[Certkit], GeneratedCertificate]
+) -> int:
+    """Generate (or clone) ``name`` into --out; undo the registration if the zip cannot be
+    written."""
+    kit = _kit(args)
+    _check_zip_free(args, name)
     out = _output_dir(args.out)
-    made = make()
+    made = make(kit)
     try:
         target = _write_zip(out, made.zip_name, made.zip_bytes)
     except OSError as error:
@@ -296,12 +302,10 @@ def _check_zip_free(args: argparse.Namespace, name: str) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    kit = _kit(args)
-    _check_zip_free(args, args.name)
     return _generated(
         args,
-        kit,
-        lambda: kit.generate_client_certificate(
+        args.name,
+        lambda kit: kit.generate_client_certificate(
             args.name,
             clearance=args.clearance,
             permissions=_permissions(args.db),
@@ -315,12 +319,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _clone(args: argparse.Namespace) -> int:
-    kit = _kit(args)
-    _check_zip_free(args, args.new_name)
     return _generated(
         args,
-        kit,
-        lambda: kit.clone(
+        args.new_name,
+        lambda kit: kit.clone(
             args.thumbprint,
             args.new_name,
             passphrase=_read_passphrase(args),
@@ -597,6 +599,8 @@ _COMMANDS: dict[str, Handler] = {
     "serve": _serve,
     "expiry": lambda args: cli_expiry.expiry_command(_kit(args), args),
     "purge": lambda args: cli_expiry.purge_command(_kit(args), args),
+    "backup": lambda args: cli_backup.backup_command(_kit(args), args),
+    "restore": lambda args: cli_backup.restore_command(_kit(args), args),
 }
 
 

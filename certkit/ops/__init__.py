@@ -10,6 +10,7 @@ from certkit.errors import InvalidInput
 from certkit.home import Home
 from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, utc_now
 from certkit.ops.auth import AuthOps
+from certkit.ops.backup import BackupOps
 from certkit.ops.clients import Edited, Registration, UploadPreview, normalize_thumbprint
 from certkit.ops.expiry import ExpiryOps
 from certkit.ops.renew import RenewOps
@@ -54,7 +55,7 @@ def zip_name(name: str) -> str:
     return f"{pki.safe_file_stem(validate_name(name))}.zip"
 
 
-class Certkit(RenewOps, ExpiryOps, AuthOps, TwoFactorOps, ServerOps):
+class Certkit(RenewOps, ExpiryOps, BackupOps, AuthOps, TwoFactorOps, ServerOps):
     """certkit's operations on one home: clients, server certificates, well-known, 2FA.
 
     Example:
