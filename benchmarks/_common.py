@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -18,7 +19,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_TMP = Path(tempfile.gettempdir()) / "certkit-bench"
@@ -103,6 +106,29 @@ def write_json(path: str | None, results: Sequence[Result]) -> None:
         Path(path).write_text(json.dumps([asdict(r) for r in results], indent=2))
 
 
+def report(args: argparse.Namespace, results: list[Result], title: str) -> list[Result]:
+    """Print the table, write the JSON that ``--json`` asks for; returns ``results``."""
+    print_table(results, title=title)
+    write_json(args.json, results)
+    return results
+
+
+def print_profile(fn: Callable[[], object], *, lines: int = 25, tottime: int = 0) -> None:
+    """A cProfile of one call of ``fn``: the top ``lines`` by cumulative time (and the top
+    ``tottime`` by own time)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(lines)
+    if tottime:
+        stats.sort_stats("tottime").print_stats(tottime)
+
+
 def median_time(
     fn: Callable[[], object],
     repeat: int,
@@ -158,6 +184,103 @@ def temp_home(prefix: str = "home-") -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def initialised_home(
+    prefix: str = "home-", *, clock: Callable[[], datetime] | None = None
+) -> Iterator[tuple[Path, Any]]:
+    """A fresh home (:func:`temp_home`) and its initialised Certkit (CA, server certificate)."""
+    from certkit.ops import open_certkit
+
+    with temp_home(prefix) as home:
+        kit = open_certkit(home, clock=clock) if clock else open_certkit(home)
+        kit.initialise()
+        yield home, kit
+
+
+def count_entries(path: str) -> int:
+    """``SELECT count(*) FROM entries`` on a fresh DuckDB connection (connect, query, close):
+    the baseline of the registry benchmarks."""
+    import duckdb
+
+    con = duckdb.connect(path)
+    try:
+        row = con.execute("SELECT count(*) FROM entries").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.close()
+
+
+# ---- fake registries: well-formed rows through Store.insert_entries, no signing ----------
+
+
+def fake_der(rng: random.Random) -> bytes:
+    """A DER-sized blob (500 bytes) that the registry stores as a certificate."""
+    return bytes([0x30, 0x82, 0x01, 0xF0]) + rng.randbytes(0x1F0)
+
+
+def fake_entry(
+    rng: random.Random,
+    name: str,
+    now: datetime,
+    *,
+    der: bytes,
+    max_age_days: int,
+    databases: Sequence[str],
+    max_databases: int,
+    spki_sha256: str | None = None,
+) -> Any:
+    """A client entry (``NewEntry``) of one certificate: issued up to ``max_age_days`` ago,
+    valid 90 days to 5 years; 70% users, 20% operators, 10% admins; 0 to ``max_databases``
+    permissions; 10% with two-factor. 40-hex thumbprint, subject ``CN=<name>``."""
+    from certkit.model import Access, CertKind, Clearance
+    from certkit.registry import NewCertificate, NewEntry
+
+    age = timedelta(days=rng.randint(0, max_age_days), seconds=rng.randint(0, 86399))
+    not_before = now - age
+    not_after = not_before + timedelta(days=rng.choice([90, 365, 730, 1825]))
+    cert = NewCertificate(
+        thumbprint=rng.randbytes(20).hex().upper(),
+        sha256=rng.randbytes(32).hex().upper(),
+        subject=f"CN={name},O=Example Corp",
+        issuer="CN=certkit client CA,O=certkit",
+        serial=rng.randbytes(16).hex().upper(),
+        not_before=not_before,
+        not_after=not_after,
+        der=der,
+        spki_sha256=spki_sha256 or rng.randbytes(32).hex(),
+    )
+    accesses = list(Access)
+    permissions = {
+        db: rng.choice(accesses) for db in rng.sample(databases, rng.randint(0, max_databases))
+    }
+    clearances = [Clearance.VALID_USER] * 7 + [Clearance.OPERATOR] * 2 + [Clearance.CLUSTER_ADMIN]
+    return NewEntry(
+        name=name,
+        kind=CertKind.CLIENT,
+        clearance=rng.choice(clearances),
+        permissions=permissions,
+        two_factor=rng.random() < 0.1,
+        certificates=[cert],
+        created_at=not_before,
+        created_by="benchmark",
+    )
+
+
+def fill_registry(
+    kit: Any, count: int, make: Callable[[int], Any], *, chunk: int, progress: bool = False
+) -> float:
+    """Insert entries ``make(0)`` to ``make(count - 1)`` through ``Store.insert_entries``,
+    ``chunk`` per transaction; returns the seconds taken."""
+    start = time.perf_counter()
+    for first in range(0, count, chunk):
+        entries = [make(i) for i in range(first, min(first + chunk, count))]
+        with kit.registry.transaction() as tx:
+            tx.insert_entries(entries)
+        if progress:
+            print(f"  filled {first + len(entries):,} of {count:,}", file=sys.stderr, flush=True)
+    return time.perf_counter() - start
 
 
 PYCACHE = BENCH_TMP / "pycache"

@@ -11,51 +11,33 @@ the page with ``performance.now()``; median of 10. Baseline: a Button whose clic
 Label in a one-cell notebook (a bare widget round trip to the kernel). Target: under 300 ms.
 
 Each notebook gets its own Voila process, started as ``certkit app`` starts it
-(``certkit.app.voila_command`` / ``voila_environment``: 127.0.0.1, fixed port,
-``port_retries=0``, culling, certkit's offline template). Loads alternate between the app
-and the blank notebook so that a busy machine slows both alike. The registry is filled
-through ``Store.insert_entries`` with fake, well-formed rows (``bench_list_page.fill``).
-Debian's Chromium, headless; never ``playwright install``.
+(``certkit.app.VoilaServer``: 127.0.0.1, fixed port, ``port_retries=0``, culling, certkit's
+offline template), and Debian's Chromium is launched headless (never ``playwright
+install``), both as the browser tests do (``tests/browser/launch.py``). Loads alternate
+between the app and the blank notebook so that a busy machine slows both alike. The
+registry is filled through ``Store.insert_entries`` with fake, well-formed rows
+(``bench_list_page.fill``).
 
 Run: .venv/bin/python benchmarks/bench_app_load.py [--quick]
 """
 
 from __future__ import annotations
 
-import http.client
-import json
+import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import BENCH_TMP, Result, arguments, print_table, spread, temp_home, write_json
+from _common import BENCH_TMP, Result, arguments, initialised_home, report, spread
 from bench_list_page import fill
 
 COUNT = 10_000
 LOAD_RATIO_TARGET = 1.5
 NEXT_TARGET_S = 0.300
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 120_000
 BLANK_TEXT = "certkit blank baseline"
 BLANK_SOURCE = f'import ipywidgets as widgets\n\nwidgets.Label("{BLANK_TEXT}")'
@@ -90,107 +72,6 @@ CLICK_UNTIL_CHANGED_JS = """async ([button, watched]) => {
     await changed;
     return performance.now() - start;
 }"""
-
-
-def notebook(folder: Path, name: str, source: str) -> Path:
-    """A one-cell notebook without outputs."""
-    document = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "metadata": {},
-                "outputs": [],
-                "source": source,
-            }
-        ],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    path = folder / f"{name}.ipynb"
-    path.write_text(json.dumps(document, indent=1))
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def answers(port: int) -> bool:
-    """Any HTTP answer from /api/status (never GET /, which starts a kernel)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/api/status")
-        connection.getresponse().read()
-    except OSError:
-        return False
-    finally:
-        connection.close()
-    return True
-
-
-@dataclass
-class Server:
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-@contextmanager
-def voila(name: str, notebook_path: Path, home: Path, work: Path) -> Iterator[Server]:
-    """A Voila process as ``certkit app`` starts it; stopped by PID with its kernels."""
-    import psutil
-
-    from certkit import app
-
-    port = free_port()
-    env = app.voila_environment(home)
-    for key, folder in (
-        ("JUPYTER_DATA_DIR", "jupyter-data"),
-        ("JUPYTER_RUNTIME_DIR", f"jupyter-runtime-{name}"),
-        ("IPYTHONDIR", "ipython"),
-        ("TMPDIR", f"tmp-{name}"),
-    ):
-        (work / folder).mkdir(exist_ok=True)
-        env[key] = str(work / folder)
-    env.pop("CERTKIT_DATABASE_URL", None)
-    log = work / f"voila-{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            app.voila_command(notebook_path, port),
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while not answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Voila ({name}) did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Server(name, f"http://127.0.0.1:{port}/", process, log)
-    finally:
-        try:
-            children = psutil.Process(process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            children = []
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        _, alive = psutil.wait_procs(children, timeout=10)
-        for child in alive:
-            with suppress(psutil.NoSuchProcess):
-                child.kill()
 
 
 def load_time(browser: Any, url: str, ready: str) -> float:
@@ -239,35 +120,33 @@ def main() -> list[Result]:
     loads = 3 if args.quick else 5
     clicks = 5 if args.quick else 10
 
-    from playwright.sync_api import sync_playwright
-
     from certkit import app
-    from certkit.ops import open_certkit
+    from tests.browser.launch import chromium, voila_serving
 
+    # the temporary home keeps its own secret: the Voila processes do not get the developer's
+    # CERTKIT_KEY_PASSPHRASE (tests/browser/launch.py), so this process does not use it either
+    os.environ.pop("CERTKIT_KEY_PASSPHRASE", None)
     BENCH_TMP.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="app-load-", dir=BENCH_TMP))
     try:
         with ExitStack() as stack:
-            home = stack.enter_context(temp_home("app-load-home-"))
-            kit = open_certkit(home)
-            kit.initialise()
+            home, kit = stack.enter_context(initialised_home("app-load-home-"))
             filled = fill(kit, COUNT)
             folder = work / "notebooks"
             folder.mkdir()
-            blank_nb = notebook(folder, "blank", BLANK_SOURCE)
-            echo_nb = notebook(folder, "echo", ECHO_SOURCE)
+            blank_nb = app.write_notebook(folder / "blank.ipynb", BLANK_SOURCE)
+            echo_nb = app.write_notebook(folder / "echo.ipynb", ECHO_SOURCE)
             started = time.perf_counter()
             servers = {
-                "app": stack.enter_context(voila("app", app.launcher_notebook(), home, work)),
-                "blank": stack.enter_context(voila("blank", blank_nb, home, work)),
-                "echo": stack.enter_context(voila("echo", echo_nb, home, work)),
+                name: stack.enter_context(voila_serving(path, home, work / name))
+                for name, path in (
+                    ("app", app.launcher_notebook()),
+                    ("blank", blank_nb),
+                    ("echo", echo_nb),
+                )
             }
             startup = time.perf_counter() - started
-            playwright = stack.enter_context(sync_playwright())
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            stack.callback(browser.close)
+            browser = stack.enter_context(chromium())
             app_url, blank_url = servers["app"].url, servers["blank"].url
 
             first_app = load_time(browser, app_url, APP_READY)  # cold: not counted
@@ -324,15 +203,12 @@ def main() -> list[Result]:
             f"next {spread(next_times)}; round trip {spread(echo_times)}",
         ),
     ]
-    print_table(
+    return report(
+        args,
         results,
-        title=(
-            f"app load: {COUNT:,} entries filled in {filled:.1f} s; "
-            f"3 Voila processes up in {startup:.1f} s"
-        ),
+        f"app load: {COUNT:,} entries filled in {filled:.1f} s; "
+        f"3 Voila processes up in {startup:.1f} s",
     )
-    write_json(args.json, results)
-    return results
 
 
 if __name__ == "__main__":

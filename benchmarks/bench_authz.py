@@ -17,14 +17,10 @@ Run: .venv/bin/python benchmarks/bench_authz.py [--quick] [--profile]
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import Result, arguments, print_table, temp_home, write_json
+from _common import Result, arguments, report, temp_home
 
 from certkit import authz, pki
 from certkit.authz import (
@@ -222,8 +218,7 @@ def main() -> None:
             met=refresh < 1.0,
         )
     )
-    print_table(results, title="certkit.authz decisions")
-    write_json(args.json, results)
+    report(args, results, "certkit.authz decisions")
 
 
 if __name__ == "__main__":

@@ -15,24 +15,20 @@ Run: .venv/bin/python benchmarks/bench_front_door.py [--quick]
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _common import Result, arguments, report, temp_home  # first: puts the checkout on sys.path
 
-from _common import Result, arguments, print_table, temp_home, write_json
-from service_helpers import (  # the same harness the front-door tests use
+from certkit.ops import open_certkit
+from certkit.service.frontdoor import write_nginx_files
+from tests.service_helpers import (  # the same harness the front-door tests use
     Nginx,
     Serve,
     free_port,
     generate,
     render_front_door,
 )
-
-from certkit.ops import open_certkit
-from certkit.service.frontdoor import write_nginx_files
 
 PARALLEL = 8
 
@@ -119,8 +115,7 @@ def main() -> None:
             note=f"{rate:,.0f} requests/s with certkit, {base_rate:,.0f} requests/s without",
         )
     ]
-    print_table(results, title="the front door")
-    write_json(args.json, results)
+    report(args, results, "the front door")
 
 
 if __name__ == "__main__":

@@ -21,20 +21,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import (
     BENCH_TMP,
     CERTKIT,
     Result,
     arguments,
     bench_env,
+    initialised_home,
     interleaved,
-    print_table,
+    print_profile,
+    report,
     run_process,
     spread,
-    temp_home,
-    write_json,
 )
 
 TARGET_S = 0.060
@@ -89,12 +87,8 @@ def main() -> list[Result]:
 
     from certkit import pki
     from certkit.model import KeyType, Secret
-    from certkit.ops import open_certkit
 
-    results: list[Result] = []
-    with temp_home("generate-") as home:
-        kit = open_certkit(home)
-        kit.initialise()
+    with initialised_home("generate-") as (home, kit):
         kit.generate_client_certificate("warm-up", passphrase=PASSPHRASE)  # loads the CA
         counter = iter(range(10**6))
 
@@ -124,15 +118,7 @@ def main() -> list[Result]:
         crypto, crypto_times = timed["crypto"]
 
         if args.profile:
-            import cProfile
-            import pstats
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for _ in range(10):
-                generate()
-            profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+            print_profile(lambda: [generate() for _ in range(10)], lines=30)
 
         out = Path(tempfile.mkdtemp(prefix="generate-out-", dir=BENCH_TMP))
         try:
@@ -189,9 +175,7 @@ def main() -> list[Result]:
             f"python -c pass {startup * 1000:.1f} ms",
         ),
     ]
-    print_table(results, title="generate: one EC P-256 client certificate, modern PKCS#12")
-    write_json(args.json, results)
-    return results
+    return report(args, results, "generate: one EC P-256 client certificate, modern PKCS#12")
 
 
 if __name__ == "__main__":

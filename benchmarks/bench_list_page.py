@@ -15,22 +15,21 @@ Run: .venv/bin/python benchmarks/bench_list_page.py [--quick] [--profile]
 from __future__ import annotations
 
 import random
-import sys
-import time
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datetime import UTC, datetime
 
 from _common import (
     Result,
     arguments,
+    count_entries,
+    fake_der,
+    fake_entry,
+    fill_registry,
+    initialised_home,
     interleaved,
     median_time,
-    print_table,
+    print_profile,
+    report,
     spread,
-    temp_home,
-    write_json,
 )
 
 COUNT = 100_000
@@ -62,51 +61,23 @@ WORDS = [
 
 def fill(kit: object, count: int = COUNT, seed: int = 7) -> float:
     """Insert ``count`` fake entries through Store.insert_entries; returns the seconds taken."""
-    from certkit.model import Access, CertKind, Clearance
-    from certkit.registry import NewCertificate, NewEntry
-
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
-    der = bytes([0x30, 0x82, 0x01, 0xF0]) + rng.randbytes(0x1F0)  # a DER-sized blob
-    clearances = [Clearance.VALID_USER] * 7 + [Clearance.OPERATOR] * 2 + [Clearance.CLUSTER_ADMIN]
-    accesses = list(Access)
-    start = time.perf_counter()
-    for first in range(0, count, BATCH):
-        entries = []
-        for i in range(first, min(first + BATCH, count)):
-            age = timedelta(days=rng.randint(0, 5 * 365), seconds=rng.randint(0, 86399))
-            not_before = now - age
-            not_after = not_before + timedelta(days=rng.choice([90, 365, 730, 1825]))
-            name = f"{rng.choice(WORDS)}-{i:06d}"
-            cert = NewCertificate(
-                thumbprint=rng.randbytes(20).hex().upper(),
-                sha256=rng.randbytes(32).hex().upper(),
-                subject=f"CN={name},O=Example Corp",
-                issuer="CN=certkit client CA,O=certkit",
-                serial=rng.randbytes(16).hex().upper(),
-                not_before=not_before,
-                not_after=not_after,
-                der=der,
-                spki_sha256=rng.randbytes(32).hex(),
-            )
-            permissions = {
-                db: rng.choice(accesses) for db in rng.sample(DATABASES, rng.randint(0, 4))
-            }
-            entries.append(
-                NewEntry(
-                    name=name,
-                    kind=CertKind.CLIENT,
-                    clearance=rng.choice(clearances),
-                    permissions=permissions,
-                    two_factor=rng.random() < 0.1,
-                    certificates=[cert],
-                    created_at=not_before,
-                    created_by="benchmark",
-                )
-            )
-        with kit.registry.transaction() as tx:  # type: ignore[attr-defined]
-            tx.insert_entries(entries)
-    return time.perf_counter() - start
+    der = fake_der(rng)
+    return fill_registry(
+        kit,
+        count,
+        lambda i: fake_entry(
+            rng,
+            f"{rng.choice(WORDS)}-{i:06d}",
+            now,
+            der=der,
+            max_age_days=5 * 365,
+            databases=DATABASES,
+            max_databases=4,
+        ),
+        chunk=BATCH,
+    )
 
 
 def main() -> list[Result]:
@@ -118,9 +89,7 @@ def main() -> list[Result]:
     from certkit.model import ListQuery, SortKey
     from certkit.ops import open_certkit
 
-    with temp_home("list-") as home:
-        kit = open_certkit(home)
-        kit.initialise()
+    with initialised_home("list-") as (home, kit):
         filled = fill(kit)
         path = str(kit.registry.path)
         query = ListQuery(
@@ -137,12 +106,7 @@ def main() -> list[Result]:
         def connect_only() -> None:
             duckdb.connect(path).close()
 
-        def count_star() -> None:
-            con = duckdb.connect(path)
-            try:
-                assert con.execute("SELECT count(*) FROM entries").fetchone()[0] >= COUNT
-            finally:
-                con.close()
+        assert count_entries(path) >= COUNT
 
         def fresh_list() -> None:
             open_certkit(home).list_certificates(query)
@@ -151,7 +115,7 @@ def main() -> list[Result]:
         timed = interleaved(
             {
                 "list": lambda: kit.list_certificates(query),
-                "count": count_star,
+                "count": lambda: count_entries(path),
                 "connect": connect_only,
                 "fresh": fresh_list,
                 "unfiltered": lambda: kit.list_certificates(unfiltered_query),
@@ -172,15 +136,7 @@ def main() -> list[Result]:
             )
 
         if args.profile:
-            import cProfile
-            import pstats
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for _ in range(10):
-                kit.list_certificates(query)
-            profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            print_profile(lambda: [kit.list_certificates(query) for _ in range(10)])
 
     target = f"< {TARGET_S * 1000:.0f} ms"
     results = [
@@ -223,9 +179,7 @@ def main() -> list[Result]:
             "  baseline: bare connect+close", connect, None, "-", "-", None, spread(connect_times)
         ),
     ]
-    print_table(results, title=f"list: {COUNT:,} entries, filled in {filled:.1f} s")
-    write_json(args.json, results)
-    return results
+    return report(args, results, f"list: {COUNT:,} entries, filled in {filled:.1f} s")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,6 @@ Run: .venv/bin/python benchmarks/bench_show_start.py [--quick] [--profile]
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     CERTKIT,
@@ -25,12 +21,11 @@ from _common import (
     Result,
     arguments,
     bench_env,
+    initialised_home,
     interleaved,
-    print_table,
+    report,
     run_process,
     spread,
-    temp_home,
-    write_json,
 )
 
 TARGET_S = 0.4
@@ -40,11 +35,7 @@ def main() -> list[Result]:
     args = arguments(__doc__.splitlines()[0])
     repeat = 7 if args.quick else 15
 
-    from certkit.ops import open_certkit
-
-    with temp_home("show-") as home:
-        kit = open_certkit(home)
-        kit.initialise()
+    with initialised_home("show-") as (home, kit):
         thumbprint = kit.generate_client_certificate("show-me", passphrase="x").record.thumbprint
         del kit
 
@@ -117,9 +108,7 @@ def main() -> list[Result]:
         ),
         Result("  baseline: python -c pass", pass_s, None, "-", "-", None, spread(pass_times)),
     ]
-    print_table(results, title="show: whole-process start")
-    write_json(args.json, results)
-    return results
+    return report(args, results, "show: whole-process start")
 
 
 if __name__ == "__main__":

@@ -17,24 +17,23 @@ from __future__ import annotations
 
 import gc
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import (
     BENCH_TMP,
     CERTKIT,
     Result,
+    arguments,
     bench_env,
-    print_table,
+    initialised_home,
+    print_profile,
+    report,
     run_process,
     spread,
     temp_home,
-    write_json,
 )
 
 COUNT = 10_000
@@ -182,33 +181,22 @@ def timed(fn: Callable[[], object]) -> float:
 
 def profile_register(data: bytes) -> None:
     """cProfile of one in-process register on a fresh home: where the time goes."""
-    import cProfile
-    import pstats
-
-    from certkit.ops import open_certkit
-
-    with temp_home("upload-prof-") as home:
-        kit = open_certkit(home)
-        kit.initialise()
-        profiler = cProfile.Profile()
-        profiler.enable()
-        kit.register(data, clearance="ValidUser", each=True, source=BUNDLE.name)
-        profiler.disable()
-    stats = pstats.Stats(profiler)
-    stats.sort_stats("cumulative").print_stats(35)
-    stats.sort_stats("tottime").print_stats(20)
+    with initialised_home("upload-prof-") as (_, kit):
+        print_profile(
+            lambda: kit.register(data, clearance="ValidUser", each=True, source=BUNDLE.name),
+            lines=35,
+            tottime=20,
+        )
 
 
 def main() -> list[Result]:
-    from _common import arguments
-
     args = arguments(__doc__.splitlines()[0])
     data = build_bundle()
     repeat_base = 3  # per turn
     repeat_reg = 2 if args.quick else 5
     repeat_cli = 1 if args.quick else 3
 
-    from certkit.ops import Certkit, open_certkit
+    from certkit.ops import Certkit
 
     def register(kit: Certkit) -> None:
         result = kit.register(data, clearance="ValidUser", each=True, source=BUNDLE.name)
@@ -228,9 +216,7 @@ def main() -> list[Result]:
         base_times.extend(timed(lambda: baseline(data)) for _ in range(repeat_base))
         least_times.append(timed(lambda: floor(data, floor_file)))
         if turn < repeat_reg:
-            with temp_home("upload-") as home:
-                kit = open_certkit(home)
-                kit.initialise()  # CA and server certificate: not part of the figure
+            with initialised_home("upload-") as (_, kit):  # CA, server: not in the figure
                 reg_times.append(timed(lambda kit=kit: register(kit)))  # type: ignore[misc]
         if turn < repeat_cli:
             with temp_home("upload-cli-") as home:
@@ -274,8 +260,7 @@ def main() -> list[Result]:
         ),
     ]
     title = f"upload --each: {COUNT:,} certificates, {len(data) / 1e6:.1f} MB PEM"
-    print_table(results, title=title)
-    write_json(args.json, results)
+    report(args, results, title)
     if args.profile:
         profile_register(data)
     return results

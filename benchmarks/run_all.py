@@ -13,8 +13,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import PYTHON, Result, load_average, print_table
 
 HERE = Path(__file__).resolve().parent

@@ -4,10 +4,14 @@ Voila runs as a child process on ``notebooks/certificates.ipynb`` with ``CERTKIT
 in its environment, certkit's offline template (the default one without its CDN links),
 no port fallback, and idle kernels culled (Voila never shuts a kernel down when a page
 closes). Serving other machines needs the authenticated front door, not this command.
+:class:`VoilaServer` starts and stops that process; the browser tests and the app-load
+benchmark serve their notebooks with it too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import signal
@@ -15,16 +19,21 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
-from certkit.errors import InvalidInput
+import psutil
+
+from certkit.errors import CertkitError, InvalidInput
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 TEMPLATE = "certkit-offline"
 CULL_IDLE_SECONDS = 120  # kernels of closed pages (Voila never shuts them down)
 CULL_INTERVAL_SECONDS = 30
+START_TIMEOUT_SECONDS = 90
+STOP_TIMEOUT_SECONDS = 20  # then SIGKILL
 _PACKAGE = Path(__file__).resolve().parent
 TEMPLATE_ROOT = _PACKAGE / "ui" / "jupyter"
 NOTEBOOK = _PACKAGE.parent / "notebooks" / "certificates.ipynb"
@@ -75,23 +84,153 @@ def launcher_notebook() -> Path:
     if NOTEBOOK.is_file():
         return NOTEBOOK
     folder = Path(tempfile.mkdtemp(prefix="certkit-app-"))
-    notebook = folder / "certificates.ipynb"
+    return write_notebook(folder / "certificates.ipynb", LAUNCHER_SOURCE)
+
+
+def write_notebook(path: Path, source: str) -> Path:
+    """Write a notebook of one code cell, without outputs, to ``path``; returns ``path``."""
     cell: dict[str, object] = {
         "cell_type": "code",
         "execution_count": None,
         "metadata": {},
         "outputs": [],
+        "source": source,
     }
     document = {
-        "cells": [{**cell, "source": LAUNCHER_SOURCE}],
+        "cells": [cell],
         "metadata": {
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
         },
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    notebook.write_text(json.dumps(document, indent=1))
-    return notebook
+    path.write_text(json.dumps(document, indent=1))
+    return path
+
+
+class VoilaServer:
+    """One Voila process serving ``notebook`` as ``certkit app`` runs it.
+
+    127.0.0.1 on a fixed ``port`` (``port_retries=0``: a busy port fails, never another
+    one), idle kernels culled, certkit's offline template. A context manager: entering
+    starts Voila, leaving stops it by its PID, kernels included.
+
+    Args:
+        notebook: The notebook to serve.
+        port: The port; it must be free.
+        env: The child's environment (default: :func:`voila_environment` of ``$CERTKIT_HOME``).
+        log: A file for Voila's output (default: this process's stdout and stderr).
+    """
+
+    def __init__(
+        self,
+        notebook: Path,
+        port: int,
+        *,
+        env: Mapping[str, str] | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.notebook = notebook
+        self.port = port
+        self.env = dict(env) if env is not None else voila_environment(None)
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.leaked: list[int] = []  # kernels that outlived Voila and were killed
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        command = voila_command(self.notebook, self.port)
+        if self.log is None:
+            self.process = subprocess.Popen(command, env=self.env)
+            return
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.process is None:
+            raise RuntimeError("start() the Voila server first")
+        return self.process
+
+    def answers(self) -> bool:
+        """Any HTTP answer from ``/api/status`` (a redirect in standalone Voila).
+
+        Never ``GET /``: every request for the page starts a kernel.
+        """
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", "/api/status")
+            connection.getresponse().read()
+        except OSError:
+            return False
+        finally:
+            connection.close()
+        return True
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Return once Voila answers; raise if it exits or stays silent for ``timeout`` s."""
+        process = self._running()
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if process.poll() is not None:
+                raise CertkitError(
+                    f"Voila exited with code {process.returncode} before it answered on "
+                    f"port {self.port}.{self._log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise CertkitError(
+                    f"Voila did not answer on port {self.port} in {timeout:g} s.{self._log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def _log_tail(self) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return f"\n{self.log.read_text(errors='replace')}"
+
+    def wait(self) -> int:
+        """Wait for Voila to exit; its exit code."""
+        return self._running().wait()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> list[int]:
+        """SIGTERM by PID (Voila shuts its kernels down), kill after ``timeout`` s, then kill
+        any kernel left, by PID. Returns the PIDs of those kernels (none, normally)."""
+        process = self._running()
+        if process.poll() is not None:  # exited and reaped: its PID may be another's by now
+            self.leaked = []
+            return self.leaked
+        try:
+            kernels = psutil.Process(process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            kernels = []
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        _, alive = psutil.wait_procs(kernels, timeout=10)
+        for kernel in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                kernel.kill()
+        psutil.wait_procs(alive, timeout=10)
+        self.leaked = [kernel.pid for kernel in alive]
+        return self.leaked
+
+    def __enter__(self) -> VoilaServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def run_app(home: Path | None, port: int, *, host: str = "127.0.0.1") -> int:
@@ -111,15 +250,15 @@ def run_app(home: Path | None, port: int, *, host: str = "127.0.0.1") -> int:
     check_host(host)
     if not 1 <= port <= 65535:
         raise InvalidInput(f"Invalid port {port}; use a number from 1 to 65535.")
-    command = voila_command(launcher_notebook(), port)
+    server = VoilaServer(launcher_notebook(), port, env=voila_environment(home))
     print(f"certkit app: http://127.0.0.1:{port}/ (Ctrl-C stops it)", file=sys.stderr)
-    process = subprocess.Popen(command, env=voila_environment(home))
     previous = _stop_on_sigterm()
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        _stop(process)
-        return 0
+        with server:
+            try:
+                return server.wait()
+            except KeyboardInterrupt:
+                return 0  # leaving the block stops Voila and its kernels
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -134,13 +273,3 @@ def _stop_on_sigterm() -> signal.Handlers | Callable[[int, FrameType | None], ob
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, interrupt)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM shuts Voila and its kernels down; kill it if it takes too long."""
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -393,40 +393,38 @@ _NO_CERTIFICATE = AuthResult(
 )
 
 
+def _admitted(
+    registered: RegisteredCertificate, session: TwoFactorSession | None = None
+) -> AuthResult:
+    """A registered certificate let in (with the two-factor session that lets it in)."""
+    entry = registered.entry
+    return AuthResult(
+        AuthStatus.REGISTERED,
+        entry.name,
+        registered.thumbprint,
+        entry.name,
+        entry.clearance,
+        entry,
+        session,
+    )
+
+
 def _registered(
     view: AuthView, registered: RegisteredCertificate, now: datetime, cookie: str | None
 ) -> AuthResult:
     entry = registered.entry
     thumbprint = registered.thumbprint
     if not entry.two_factor:
-        return AuthResult(
-            AuthStatus.REGISTERED, entry.name, thumbprint, entry.name, entry.clearance, entry
-        )
+        return _admitted(registered)
     open_sessions = [s for s in view.sessions.get(thumbprint, ()) if s.expires_at > now]
     for session in open_sessions:
         if not session.browser_only:
-            return AuthResult(
-                AuthStatus.REGISTERED,
-                entry.name,
-                thumbprint,
-                entry.name,
-                entry.clearance,
-                entry,
-                session,
-            )
+            return _admitted(registered, session)
     if cookie:
         presented = session_cookie_hash(cookie)
         for session in open_sessions:
             if session.cookie_hash and hmac.compare_digest(session.cookie_hash, presented):
-                return AuthResult(
-                    AuthStatus.REGISTERED,
-                    entry.name,
-                    thumbprint,
-                    entry.name,
-                    entry.clearance,
-                    entry,
-                    session,
-                )
+                return _admitted(registered, session)
     if open_sessions:
         why = (
             "its two-factor session is limited to the browser that opened it; send that "

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from certkit.errors import InvalidInput
 
@@ -22,6 +22,18 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The default clock: the current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _parse_choice(cls: type[_Choice], text: str, what: str, *, hint: str = "") -> _Choice:
+    """The member of an enum of lower-case values that ``text`` names, trimmed, any case."""
+    try:
+        return cls(text.strip().lower())
+    except ValueError:
+        use = hint or "one of " + ", ".join(member.value for member in cls)
+        raise InvalidInput(f"Unknown {what} {text!r}; use {use}.") from None
 
 
 class Clearance(StrEnum):
@@ -117,11 +129,7 @@ class KeyType(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> KeyType:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            names = ", ".join(k.value for k in cls)
-            raise InvalidInput(f"Unknown key type {text!r}; use one of {names}.") from None
+        return _parse_choice(cls, text, "key type")
 
 
 class Pkcs12Profile(StrEnum):
@@ -132,10 +140,7 @@ class Pkcs12Profile(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Pkcs12Profile:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            raise InvalidInput(f"Unknown PKCS#12 profile {text!r}; use modern or legacy.") from None
+        return _parse_choice(cls, text, "PKCS#12 profile", hint="modern or legacy")
 
 
 class CertKind(StrEnum):
@@ -425,11 +430,7 @@ class SortKey(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> SortKey:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            names = ", ".join(k.value for k in cls)
-            raise InvalidInput(f"Unknown sort key {text!r}; use one of {names}.") from None
+        return _parse_choice(cls, text, "sort key")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 
 from certkit import pki
 from certkit.model import KeyType, Secret
@@ -117,6 +119,32 @@ def cli(
 
 
 Pair = tuple[pki.PrivateKey, x509.Certificate]
+
+
+def self_signed(
+    name: str,
+    *extensions: tuple[x509.ExtensionType, bool],
+    now: datetime = START,
+    days: int = 30,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> x509.Certificate:
+    """A self-signed P-256 certificate ``CN=name`` (any text, unchecked) with exactly the
+    extensions given, each with its criticality; valid from a day before ``now`` to ``days``
+    after it. Without extensions: no key usage, no EKU."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name, _validate=False)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
 
 
 class CertFactory:

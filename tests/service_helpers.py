@@ -16,6 +16,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,25 @@ def write_pair(
     key_path.write_bytes(pki.private_key_pem(key, None))
     key_path.chmod(0o600)
     return Client(name, pki.thumbprint(cert), cert_path, key_path)
+
+
+USER_PERMISSIONS = {"HR": "ReadWrite", "Sales": "Read", "Ops": "Admin"}  # the usual test user's
+
+
+def foreign_ca() -> tuple[pki.PrivateKey, x509.Certificate]:
+    """A CA that certkit knows nothing about, valid since yesterday."""
+    return pki.create_ca("Foreign CA", now=datetime.now(UTC) - timedelta(days=1))
+
+
+def stranger(
+    directory: Path, ca: tuple[pki.PrivateKey, x509.Certificate], *, days: int = 1
+) -> Client:
+    """A client certificate ``CN=stranger`` from ``ca``, valid for ``days`` from now."""
+    now = datetime.now(UTC)
+    key, cert = pki.issue_client_certificate(
+        *ca, "stranger", now=now, not_after=now + timedelta(days=days)
+    )
+    return write_pair(directory, "stranger", key, cert)
 
 
 def server_client(kit: Certkit, directory: Path) -> Client:
@@ -288,35 +308,13 @@ class Nginx:
             f"    include {prefix}/certkit.conf;\n}}\n"
         )
         binary = nginx_binary()
-        check = subprocess.run(
-            [
-                binary,
-                "-t",
-                "-p",
-                str(prefix),
-                "-c",
-                str(prefix / "nginx.conf"),
-                "-e",
-                str(prefix / "error.log"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        conf, log = prefix / "nginx.conf", prefix / "error.log"
+        options = ["-p", str(prefix), "-c", str(conf), "-e", str(log)]
+        check = subprocess.run([binary, "-t", *options], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             raise RuntimeError(f"nginx -t failed:\n{check.stderr}")
         self.process = subprocess.Popen(
-            [
-                binary,
-                "-p",
-                str(prefix),
-                "-c",
-                str(prefix / "nginx.conf"),
-                "-e",
-                str(prefix / "error.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [binary, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         if not wait_until(self._listening, timeout=20):
             self.stop()

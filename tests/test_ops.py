@@ -45,7 +45,7 @@ from certkit.model import (
 )
 from certkit.ops import Certkit, open_certkit
 from certkit.ops.twofactor import LOCKOUT, MAX_FAILURES
-from tests.conftest import START, CertFactory, FakeClock, registry_digest
+from tests.conftest import START, CertFactory, FakeClock, registry_digest, self_signed
 
 PASSPHRASE = "Correct-Horse-Battery-Staple-42"
 HOSTNAMES = ["localhost", "127.0.0.1", "certkit.test"]
@@ -354,36 +354,10 @@ def test_register_is_all_or_nothing(ready: Certkit, certs: CertFactory) -> None:
 
 
 def test_register_accepts_a_plain_self_signed_certificate(ready: Certkit) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "openssl default")])
-    cert = (  # what `openssl req -x509` makes: CA:TRUE, no key usage, no EKU
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(START - timedelta(days=1))
-        .not_valid_after(START + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    # what `openssl req -x509` makes: CA:TRUE, no key usage, no EKU
+    cert = self_signed("openssl default", (x509.BasicConstraints(ca=True, path_length=None), True))
     (record,) = ready.register(CertFactory.pem(cert), clearance="User").records
     assert record.name == "openssl default"
-
-
-def _named(common_name: str) -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name, _validate=False)])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(START - timedelta(days=1))
-        .not_valid_after(START + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
 
 
 @pytest.mark.parametrize(
@@ -400,7 +374,7 @@ def _named(common_name: str) -> x509.Certificate:
 def test_names_from_certificates_are_valid_names(
     ready: Certkit, common_name: str, name: str
 ) -> None:
-    (record,) = ready.register(CertFactory.pem(_named(common_name)), clearance="User").records
+    (record,) = ready.register(CertFactory.pem(self_signed(common_name)), clearance="User").records
     assert record.name == name
     assert validate_name(record.name) == record.name
 
@@ -633,19 +607,20 @@ def test_delete_refuses_the_server_certificate_and_unknown_ones(ready: Certkit) 
 # ----------------------------------------------------------------------------- actors
 
 
-@pytest.mark.parametrize(
-    ("actor", "clearance", "allowed"),
-    [
-        pytest.param(ADMIN, Clearance.CLUSTER_ADMIN, True, id="admin-makes-admin"),
-        pytest.param(ADMIN, Clearance.CLUSTER_NODE, True, id="admin-makes-node"),
-        pytest.param(OPERATOR, Clearance.CLUSTER_ADMIN, False, id="operator-not-admin"),
-        pytest.param(OPERATOR, Clearance.CLUSTER_NODE, False, id="operator-not-node"),
-        pytest.param(OPERATOR, Clearance.OPERATOR, True, id="operator-makes-operator"),
-        pytest.param(OPERATOR, Clearance.VALID_USER, True, id="operator-makes-user"),
-        pytest.param(USER, Clearance.VALID_USER, False, id="user-makes-nothing"),
-        pytest.param(USER, Clearance.OPERATOR, False, id="user-not-operator"),
-    ],
-)
+# Who may generate, register, clone or delete a certificate of a clearance (DESIGN.md 2).
+MANAGES = [
+    pytest.param(ADMIN, Clearance.CLUSTER_ADMIN, True, id="admin-manages-admin"),
+    pytest.param(ADMIN, Clearance.CLUSTER_NODE, True, id="admin-manages-node"),
+    pytest.param(OPERATOR, Clearance.CLUSTER_ADMIN, False, id="operator-not-admin"),
+    pytest.param(OPERATOR, Clearance.CLUSTER_NODE, False, id="operator-not-node"),
+    pytest.param(OPERATOR, Clearance.OPERATOR, True, id="operator-manages-operator"),
+    pytest.param(OPERATOR, Clearance.VALID_USER, True, id="operator-manages-user"),
+    pytest.param(USER, Clearance.VALID_USER, False, id="user-manages-nothing"),
+    pytest.param(USER, Clearance.OPERATOR, False, id="user-not-operator"),
+]
+
+
+@pytest.mark.parametrize(("actor", "clearance", "allowed"), MANAGES)
 def test_who_may_generate_and_register(
     ready: Certkit, certs: CertFactory, actor: Actor, clearance: Clearance, allowed: bool
 ) -> None:
@@ -697,18 +672,7 @@ def test_who_may_edit(
     assert registry_digest(ready) == before
 
 
-@pytest.mark.parametrize(
-    ("actor", "clearance", "allowed"),
-    [
-        pytest.param(ADMIN, Clearance.CLUSTER_ADMIN, True, id="admin-deletes-admin"),
-        pytest.param(ADMIN, Clearance.CLUSTER_NODE, True, id="admin-deletes-node"),
-        pytest.param(OPERATOR, Clearance.CLUSTER_ADMIN, False, id="operator-not-admin"),
-        pytest.param(OPERATOR, Clearance.CLUSTER_NODE, False, id="operator-not-node"),
-        pytest.param(OPERATOR, Clearance.OPERATOR, True, id="operator-deletes-operator"),
-        pytest.param(OPERATOR, Clearance.VALID_USER, True, id="operator-deletes-user"),
-        pytest.param(USER, Clearance.VALID_USER, False, id="user-deletes-nothing"),
-    ],
-)
+@pytest.mark.parametrize(("actor", "clearance", "allowed"), MANAGES)
 def test_who_may_delete_and_clone(
     ready: Certkit, actor: Actor, clearance: Clearance, allowed: bool
 ) -> None:

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certkit import pki, totp
 from certkit.authz import AuthStatus, Need, Request, authorize
@@ -24,7 +24,7 @@ from certkit.ops import Certkit, open_certkit
 from certkit.registry import Registry
 from certkit.registry.auth_queries import open_sessions
 from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.conftest import CertFactory, FakeClock
+from tests.conftest import CertFactory, FakeClock, self_signed
 
 
 def der(cert: x509.Certificate) -> bytes:
@@ -217,17 +217,8 @@ def test_a_self_signed_renewal_keeps_two_factor_with_the_same_secret(
     kit: Certkit, clock: FakeClock
 ) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gina")])
-    old = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(clock() - timedelta(days=1))
-        .not_valid_after(clock() + timedelta(days=10))
-        .sign(key, hashes.SHA256())
-    )
+    old = self_signed("gina", now=clock(), days=10, key=key)
+    name = old.subject
     registration = kit.register(
         pki.certificate_pem(old), clearance="ValidUser", two_factor=True, name="gina"
     )

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from certkit import pki
 from certkit.errors import CertkitError, InvalidInput, WrongPassphrase
 from certkit.model import KeyType, Pkcs12Profile, Secret
+from tests.conftest import self_signed
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASS = Secret("S3cret-pass")
@@ -56,28 +57,6 @@ E = TypeVar("E", bound=x509.ExtensionType)
 
 def _ext(cert: x509.Certificate, kind: type[E]) -> x509.Extension[E]:
     return cert.extensions.get_extension_for_class(kind)
-
-
-def _self_signed(
-    *extensions: tuple[x509.ExtensionType, bool],
-    name: str = "odd",
-    not_after: datetime = NOW + timedelta(days=30),
-) -> x509.Certificate:
-    """A self-signed P-256 certificate with exactly the extensions given."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(not_after)
-    )
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(key, hashes.SHA256())
 
 
 def _key_usage(**flags: bool) -> x509.KeyUsage:
@@ -293,7 +272,9 @@ def test_describe(ca: CA, client: CA) -> None:
     ca_info = pki.describe(ca[1])
     assert ca_info.is_ca and ca_info.self_signed
     assert ca_info.key_usages == ("digitalSignature", "keyCertSign", "cRLSign")
-    odd = _self_signed((x509.ExtendedKeyUsage([x509.ObjectIdentifier("1.2.3.4")]), False))
+    odd = self_signed(
+        "odd", (x509.ExtendedKeyUsage([x509.ObjectIdentifier("1.2.3.4")]), False), now=NOW
+    )
     assert pki.describe(odd).extended_key_usages == ("1.2.3.4",)
 
 
@@ -445,7 +426,7 @@ def test_load_der(ca: CA, client: CA) -> None:
 
 
 def test_load_pkcs12_with_several_certificates(ca: CA, client: CA, server: CA) -> None:
-    other = _self_signed(name="bob")
+    other = self_signed("bob", now=NOW)
     data = pkcs12.serialize_key_and_certificates(
         b"alice",
         client[0],
@@ -646,7 +627,7 @@ def test_split_collection(ca: CA, client: CA, server: CA) -> None:
 
 
 def test_split_collection_keeps_self_signed_certificates_with_the_same_name() -> None:
-    first, second = _self_signed(name="same"), _self_signed(name="same")
+    first, second = self_signed("same", now=NOW), self_signed("same", now=NOW)
     assert pki.split_collection([first, second]) == ([first, second], [])
     assert pki.split_collection([]) == ([], [])
 
@@ -681,9 +662,11 @@ def test_check_client_accepts_openssl_default_self_signed(tmp_path: Path) -> Non
 def test_check_client_refuses_a_ca(ca: CA) -> None:
     with pytest.raises(InvalidInput, match=r"^ca\.pem is a CA certificate; it cannot"):
         pki.check_client_certificate(ca[1], now=NOW, source="ca.pem")
-    key_cert_sign_only = _self_signed(
+    key_cert_sign_only = self_signed(
+        "odd",
         (x509.BasicConstraints(ca=True, path_length=None), True),
         (_key_usage(key_cert_sign=True, crl_sign=True), True),
+        now=NOW,
     )
     with pytest.raises(InvalidInput, match="is a CA certificate"):
         pki.check_client_certificate(key_cert_sign_only, now=NOW)
@@ -712,20 +695,24 @@ def test_check_client_refuses_expired_and_limited_certificates(ca: CA) -> None:
     )
     with pytest.raises(InvalidInput, match=r"^old\.pem expired on 2026-02-28 12:00 UTC"):
         pki.check_client_certificate(old, now=NOW, source="old.pem")
-    server_only = _self_signed((x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False))
+    server_only = self_signed(
+        "odd", (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False), now=NOW
+    )
     with pytest.raises(InvalidInput, match=r"extended key usage \(serverAuth\) without clientAuth"):
         pki.check_client_certificate(server_only, now=NOW)
-    key_cert_sign = _self_signed((_key_usage(key_cert_sign=True), True))
+    key_cert_sign = self_signed("odd", (_key_usage(key_cert_sign=True), True), now=NOW)
     with pytest.raises(InvalidInput, match="key usage without digitalSignature"):
         pki.check_client_certificate(key_cert_sign, now=NOW)
 
 
 def test_check_client_accepts_unrestricted_and_any_purpose_certificates() -> None:
-    pki.check_client_certificate(_self_signed(), now=NOW)
-    any_purpose = _self_signed(
+    pki.check_client_certificate(self_signed("odd", now=NOW), now=NOW)
+    any_purpose = self_signed(
+        "odd",
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]), False),
         (_key_usage(digital_signature=True), True),
         (x509.BasicConstraints(ca=True, path_length=None), False),
+        now=NOW,
     )
     pki.check_client_certificate(any_purpose, now=NOW)
 

@@ -27,11 +27,14 @@ from certkit import pki
 from certkit.model import Secret
 from certkit.ops import Certkit, open_certkit
 from tests.service_helpers import (
+    USER_PERMISSIONS,
     Client,
     CurlFailed,
     Serve,
+    foreign_ca,
     generate,
     server_client,
+    stranger,
     wait_until,
     write_pair,
 )
@@ -47,21 +50,12 @@ class World:
         self.work = work
         self.kit = open_certkit(home)
         kit = self.kit
-        self.user = generate(
-            kit,
-            work,
-            "user",
-            clearance="ValidUser",
-            permissions={"HR": "ReadWrite", "Sales": "Read", "Ops": "Admin"},
-        )
+        self.user = generate(kit, work, "user", clearance="ValidUser", permissions=USER_PERMISSIONS)
         self.operator = generate(kit, work, "operator", clearance="Operator")
         self.admin = generate(kit, work, "admin", clearance="ClusterAdmin")
         self.proxy = server_client(kit, work)
-        self.foreign_ca = pki.create_ca("Foreign CA", now=NOW - timedelta(days=1))
-        key, cert = pki.issue_client_certificate(
-            *self.foreign_ca, "stranger", now=NOW, not_after=NOW + timedelta(days=2)
-        )
-        self.stranger = write_pair(work, "stranger", key, cert)
+        self.foreign_ca = foreign_ca()
+        self.stranger = stranger(work, self.foreign_ca, days=2)
         self.serve = Serve(home, work / "serve.log")
 
 

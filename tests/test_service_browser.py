@@ -7,9 +7,8 @@ nginx with the shipped config, ``certkit serve`` and the real Voila app, all on 
 
 from __future__ import annotations
 
-import subprocess
-import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from certkit import app
 from certkit.ops import open_certkit
 from certkit.service.frontdoor import write_nginx_files
+from tests.browser.launch import chromium, voila_serving
 from tests.service_helpers import (
     Client,
     Nginx,
@@ -25,26 +25,15 @@ from tests.service_helpers import (
     free_port,
     generate,
     render_front_door,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 class Door:
-    def __init__(self, base: Path) -> None:
+    """nginx in front of ``certkit serve`` and the real app; ``stack`` stops all three."""
+
+    def __init__(self, base: Path, stack: ExitStack) -> None:
         home = base / "home"
         self.kit = kit = open_certkit(home)
         self.operator = generate(kit, base, "browser operator", clearance="Operator")
@@ -52,66 +41,35 @@ class Door:
         files = base / "nginx-files"
         write_nginx_files(kit, files)
         self.serve = Serve(home, base / "serve.log")
-        self.app_port = free_port()
-        self.voila_log = (base / "voila.log").open("wb")
-        self.voila = subprocess.Popen(
-            app.voila_command(app.launcher_notebook(), self.app_port),
-            env=app.voila_environment(home),
-            stdout=self.voila_log,
-            stderr=subprocess.STDOUT,
+        stack.callback(self.serve.stop)
+        self.voila = stack.enter_context(
+            voila_serving(app.launcher_notebook(), home, base / "voila")
         )
-        if not wait_until(self._voila_ready, timeout=90, interval=0.2):
-            raise RuntimeError(f"Voila did not start: {(base / 'voila.log').read_text()}")
         self.port = free_port()
         site = render_front_door(
             files,
             listen=self.port,
             serve=self.serve.port,
-            app=self.app_port,
+            app=self.voila.port,
             database=free_port(),  # nothing there: these tests use the web app only
         )
         self.nginx = Nginx(base / "nginx", site, self.port)
+        stack.callback(self.nginx.stop)
         self.url = f"https://localhost:{self.port}/"
-
-    def _voila_ready(self) -> bool:
-        # any answer from /api/status; never poll GET /, which starts a kernel each time
-        if self.voila.poll() is not None:
-            return True
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{self.app_port}/api/status", timeout=2)
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            return False
-        return True
-
-    def close(self) -> None:
-        self.nginx.stop()
-        self.voila.terminate()
-        try:
-            self.voila.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.voila.kill()
-            self.voila.wait(timeout=10)
-        self.voila_log.close()
-        self.serve.stop()
 
 
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
-    door = Door(tmp_path_factory.mktemp("browser-door"))
-    yield door
-    door.close()
+    with ExitStack() as stack:
+        door = Door(tmp_path_factory.mktemp("browser-door"), stack)
+        yield door
+    assert not door.voila.leaked, f"kernels outlived Voila and were killed: {door.voila.leaked}"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as opened:
+        yield opened
 
 
 def _context(browser: Any, door: Door, client: Client | None) -> Any:

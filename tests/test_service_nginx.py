@@ -19,15 +19,18 @@ from certkit import pki
 from certkit.ops import open_certkit
 from certkit.service.frontdoor import write_nginx_files
 from tests.service_helpers import (
+    USER_PERMISSIONS,
     Client,
     Nginx,
     Reply,
     Serve,
     Upstream,
     curl,
+    foreign_ca,
     free_port,
     generate,
     render_front_door,
+    stranger,
     write_pair,
 )
 
@@ -42,21 +45,13 @@ class FrontDoor:
         home, work = base / "home", base / "work"
         self.kit = kit = open_certkit(home)
         self.user = generate(
-            kit,
-            work,
-            "user ü",
-            clearance="ValidUser",
-            permissions={"HR": "ReadWrite", "Sales": "Read", "Ops": "Admin"},
+            kit, work, "user ü", clearance="ValidUser", permissions=USER_PERMISSIONS
         )
         self.operator = generate(kit, work, "operator", clearance="Operator")
         self.guarded = generate(
             kit, work, "guarded operator", clearance="Operator", two_factor=True
         )
-        foreign = pki.create_ca("Foreign CA", now=NOW - timedelta(days=1))
-        key, cert = pki.issue_client_certificate(
-            *foreign, "stranger", now=NOW, not_after=NOW + timedelta(days=1)
-        )
-        self.stranger = write_pair(work, "stranger", key, cert)
+        self.stranger = stranger(work, foreign_ca())
         self.ca = home / "ca.crt"
         self.files = base / "nginx-files"
         write_nginx_files(kit, self.files)

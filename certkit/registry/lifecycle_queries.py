@@ -18,20 +18,25 @@ def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _ids(store: Store, sql: str, params: Sequence[object]) -> list[int]:
-    return [int(r[0]) for r in store._con.execute(sql, list(params)).fetchall()]
+def _entries(store: Store, sql: str, params: Sequence[object]) -> list[CertificateRecord]:
+    """The entries whose ids ``sql`` selects, in its order."""
+    ids = [int(r[0]) for r in store._con.execute(sql, list(params)).fetchall()]
+    return store.entries(ids)
+
+
+# what idle_since lists and count_idle_since counts: parameters idle, now
+_IDLE = "coalesce(last_used, created_at) < ? AND not_after > ?"
 
 
 def expiring_between(store: Store, now: datetime, until: datetime) -> list[CertificateRecord]:
     """Entries not replaced by a renewal that expire after ``now`` and by ``until``, the
     soonest first (the expired ones are what :func:`count_expired_before` counts)."""
-    ids = _ids(
+    return _entries(
         store,
         "SELECT id FROM entries WHERE replaced_by IS NULL AND not_after > ? AND not_after <= ? "
         "ORDER BY not_after, name_key, id",
         [_naive(now), _naive(until)],
     )
-    return store.entries(ids)
 
 
 def _count(store: Store, sql: str, params: Sequence[object]) -> int:
@@ -46,33 +51,27 @@ def count_expired_before(store: Store, before: datetime) -> int:
 
 def count_idle_since(store: Store, now: datetime, idle: datetime) -> int:
     """How many entries :func:`idle_since` lists."""
-    return _count(
-        store,
-        "SELECT count(*) FROM entries WHERE coalesce(last_used, created_at) < ? AND not_after > ?",
-        [_naive(idle), _naive(now)],
-    )
+    return _count(store, f"SELECT count(*) FROM entries WHERE {_IDLE}", [_naive(idle), _naive(now)])
 
 
 def expired_before(store: Store, before: datetime) -> list[CertificateRecord]:
     """Entries whose (primary) certificate expired at or before ``before``, oldest first."""
-    ids = _ids(
+    return _entries(
         store,
         "SELECT id FROM entries WHERE not_after <= ? ORDER BY not_after, name_key, id",
         [_naive(before)],
     )
-    return store.entries(ids)
 
 
 def idle_since(store: Store, now: datetime, idle: datetime) -> list[CertificateRecord]:
     """Entries not expired at ``now`` whose last use, or registration if never used, is
     before ``idle``; the longest idle first."""
-    ids = _ids(
+    return _entries(
         store,
-        "SELECT id FROM entries WHERE coalesce(last_used, created_at) < ? AND not_after > ? "
+        f"SELECT id FROM entries WHERE {_IDLE} "
         "ORDER BY coalesce(last_used, created_at), name_key, id",
         [_naive(idle), _naive(now)],
     )
-    return store.entries(ids)
 
 
 def delete_entries(store: Store, entry_ids: Sequence[int]) -> None:

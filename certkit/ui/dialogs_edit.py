@@ -5,15 +5,16 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from certkit.model import CertificateRecord, Clearance
-from certkit.ui.common import Context, Modal, css, escape, on_click, set_visible
-from certkit.ui.enrolment import ResultPanel, TwoFactorPanel
+from certkit.ui.common import Context, Modal, escape, on_click, set_visible
+from certkit.ui.enrolment import ResultDialog, ResultPanel, TwoFactorPanel
 from certkit.ui.forms import (
     ExpiryPicker,
     PassphrasePair,
     PermissionsEditor,
+    clearance_dropdown,
     clearance_options,
-    dropdown,
     text,
+    two_factor_checkbox,
 )
 
 
@@ -60,14 +61,9 @@ class EditDialog(_RowDialog):
         message = self.modal.message
         self.info = parts.html("", "ck-edit-info")
         self.name = text("Name", "ck-edit-name")
-        self.clearance = dropdown(
-            clearance_options(), Clearance.VALID_USER.value, "ck-edit-clearance"
-        )
+        self.clearance = clearance_dropdown("edit")
         self.permissions = PermissionsEditor(parts, "edit", message)
-        self.two_factor = widgets.Checkbox(
-            description="Require two-factor authentication", indent=False
-        )
-        css(self.two_factor, "ck-edit-two-factor")
+        self.two_factor = two_factor_checkbox("edit")
         self.form = parts.vbox(
             [
                 self.info,
@@ -113,8 +109,7 @@ class EditDialog(_RowDialog):
         set_visible(self.save, form)
         set_visible(self.cancel, form)
         set_visible(self.done, not form)
-        self.done.disabled = self.two_factor_panel.pending
-        set_visible(self.modal.close_button, not self.two_factor_panel.pending)
+        self.two_factor_panel.hold(self.done, self.modal)
 
     def _save(self) -> None:
         record = self._current()
@@ -142,7 +137,7 @@ class EditDialog(_RowDialog):
         self._phase(form=False)
 
 
-class CloneDialog(_RowDialog):
+class CloneDialog(_RowDialog, ResultDialog):
     """A new certificate (new key, new 2FA secret) with the settings of an existing one."""
 
     def __init__(self, ctx: Context) -> None:
@@ -164,23 +159,16 @@ class CloneDialog(_RowDialog):
             [
                 self.info,
                 parts.field("New name", self.name),
-                parts.hbox(
-                    [
-                        parts.field("Passphrase", self.passphrase.first),
-                        parts.field("Confirm passphrase", self.passphrase.second),
-                    ],
-                    "ck-row2",
-                ),
+                self.passphrase.fields(parts),
                 parts.field("Expiration", self.expiry.widget),
             ],
             "ck-form",
         )
-        self.result = ResultPanel(ctx.kit, parts, "clone", message, self._confirmed)
+        self.result = ResultPanel(
+            parts, TwoFactorPanel(ctx.kit, parts, "clone", message, self._confirmed)
+        )
         self.body.children = (self.form, self.result.widget)
-        on_click(self.submit, message, self._clone)
-        on_click(self.cancel, message, self.modal.close)
-        on_click(self.done, message, self.modal.close)
-        self.modal.when_closed(self._forget)
+        self._connect(self._clone)
 
     def open(self, record: CertificateRecord) -> None:
         self.record = record
@@ -201,15 +189,6 @@ class CloneDialog(_RowDialog):
         self._phase(form=True)
         self.modal.open()
 
-    def _phase(self, *, form: bool) -> None:
-        set_visible(self.form, form)
-        set_visible(self.submit, form)
-        set_visible(self.cancel, form)
-        set_visible(self.done, not form)
-        pending = self.result.two_factor.pending
-        self.done.disabled = pending
-        set_visible(self.modal.close_button, not pending)
-
     def _clone(self) -> None:
         made = self._ctx.kit.clone(
             self._current().thumbprint,
@@ -225,13 +204,6 @@ class CloneDialog(_RowDialog):
         self._ctx.banner.success(f"Cloned {self._current().name} into {made.record.name}.")
         self._phase(form=False)
         self._ctx.changed()
-
-    def _confirmed(self) -> None:
-        self._phase(form=False)
-
-    def _forget(self) -> None:
-        self.passphrase.reset()
-        self.result.reset()
 
 
 class DeleteDialog(_RowDialog):

@@ -5,21 +5,21 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from certkit.model import Clearance
-from certkit.ui.common import Context, Modal, Parts, css, on_click, set_visible
-from certkit.ui.enrolment import ResultPanel
+from certkit.ui.common import Context, Modal, Parts, css
+from certkit.ui.enrolment import ResultDialog, ResultPanel, TwoFactorPanel
 from certkit.ui.forms import (
     ExpiryPicker,
     PassphrasePair,
     PermissionsEditor,
-    clearance_options,
-    dropdown,
+    clearance_dropdown,
     key_type_dropdown,
     pkcs12_dropdown,
     text,
+    two_factor_checkbox,
 )
 
 
-class GenerateDialog:
+class GenerateDialog(ResultDialog):
     """Name, clearance, passphrase, expiration, permissions, key, PKCS#12 profile, 2FA."""
 
     def __init__(self, ctx: Context) -> None:
@@ -35,26 +35,20 @@ class GenerateDialog:
         self.modal.set_title("Generate client certificate")
         message = self.modal.message
         self.name = text("e.g. reporting-service", "ck-gen-name")
-        self.clearance = dropdown(
-            clearance_options(), Clearance.VALID_USER.value, "ck-gen-clearance"
-        )
+        self.clearance = clearance_dropdown("gen")
         self.passphrase = PassphrasePair("gen")
         self.expiry = ExpiryPicker(parts, "gen", message)
         self.permissions = PermissionsEditor(parts, "gen", message)
         self.key_type = key_type_dropdown("gen")
         self.pkcs12 = pkcs12_dropdown("gen")
-        self.two_factor = widgets.Checkbox(
-            value=False, description="Require two-factor authentication", indent=False
-        )
-        css(self.two_factor, "ck-gen-two-factor")
+        self.two_factor = two_factor_checkbox("gen")
         self.form = parts.vbox(self._fields(parts), "ck-form")
-        self.result = ResultPanel(kit, parts, "gen", message, self._confirmed)
+        self.result = ResultPanel(
+            parts, TwoFactorPanel(kit, parts, "gen", message, self._confirmed)
+        )
         body.children = (self.form, self.result.widget)
         css(body, "ck-modal-body")
-        on_click(self.submit, message, self._generate)
-        on_click(self.cancel, message, self.modal.close)
-        on_click(self.done, message, self.modal.close)
-        self.modal.when_closed(self._forget)
+        self._connect(self._generate)
         self.root = self.modal.root
 
     def _fields(self, parts: Parts) -> list[widgets.Widget]:
@@ -66,17 +60,7 @@ class GenerateDialog:
                 ],
                 "ck-row2",
             ),
-            parts.hbox(
-                [
-                    parts.field(
-                        "Passphrase",
-                        self.passphrase.first,
-                        hint="Optional; protects the .pfx and .key.",
-                    ),
-                    parts.field("Confirm passphrase", self.passphrase.second),
-                ],
-                "ck-row2",
-            ),
+            self.passphrase.fields(parts, hint="Optional; protects the .pfx and .key."),
             parts.hbox(
                 [
                     parts.field("Expiration", self.expiry.widget),
@@ -108,15 +92,6 @@ class GenerateDialog:
         self.result.reset()
         self._phase(form=True)
 
-    def _phase(self, *, form: bool) -> None:
-        set_visible(self.form, form)
-        set_visible(self.submit, form)
-        set_visible(self.cancel, form)
-        pending = self.result.two_factor.pending
-        set_visible(self.done, not form)
-        self.done.disabled = pending
-        set_visible(self.modal.close_button, form or not pending)
-
     def _generate(self) -> None:
         made = self._ctx.kit.generate_client_certificate(
             self.name.value,
@@ -136,10 +111,3 @@ class GenerateDialog:
         self.modal.message.success(f"Generated {made.record.name}.{note}")
         self._ctx.banner.success(f"Generated client certificate {made.record.name}.")
         self._ctx.changed()
-
-    def _confirmed(self) -> None:
-        self._phase(form=False)
-
-    def _forget(self) -> None:
-        self.passphrase.reset()
-        self.result.reset()

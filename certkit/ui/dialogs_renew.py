@@ -11,8 +11,8 @@ import ipywidgets as widgets
 from certkit.errors import InvalidInput
 from certkit.model import CertificateRecord, Clearance, GeneratedCertificate
 from certkit.ops.expiry import PurgeResult
-from certkit.ui.common import Context, Modal, css, day, escape, on_click, set_visible
-from certkit.ui.enrolment import ResultPanel
+from certkit.ui.common import Context, Modal, css, day, escape, on_click
+from certkit.ui.enrolment import ResultDialog, ResultPanel, TwoFactorPanel
 from certkit.ui.forms import ExpiryPicker, PassphrasePair
 
 
@@ -31,7 +31,7 @@ def renewal_html(made: GeneratedCertificate, old: CertificateRecord, *, deleted:
     )
 
 
-class RenewDialog:
+class RenewDialog(ResultDialog):
     """A new certificate with the settings of an expiring one: the zip to download now, the
     new thumbprint, and the link to the old one, which is kept until it expires or deleted."""
 
@@ -58,13 +58,7 @@ class RenewDialog:
         self.form = parts.vbox(
             [
                 self.info,
-                parts.hbox(
-                    [
-                        parts.field("Passphrase", self.passphrase.first),
-                        parts.field("Confirm passphrase", self.passphrase.second),
-                    ],
-                    "ck-row2",
-                ),
+                self.passphrase.fields(parts),
                 parts.field("Expiration", self.expiry.widget),
                 parts.field(
                     "The old certificate",
@@ -74,13 +68,12 @@ class RenewDialog:
             ],
             "ck-form",
         )
-        self.result = ResultPanel(ctx.kit, parts, "renew", message, self._confirmed)
+        self.result = ResultPanel(
+            parts, TwoFactorPanel(ctx.kit, parts, "renew", message, self._confirmed)
+        )
         self.link = parts.html("", "ck-renew-link")
         self.body.children = (self.form, self.result.widget, self.link)
-        on_click(self.submit, message, self._renew)
-        on_click(self.cancel, message, self.modal.close)
-        on_click(self.done, message, self.modal.close)
-        self.modal.when_closed(self._forget)
+        self._connect(self._renew)
 
     def open(self, record: CertificateRecord) -> None:
         self.record = record
@@ -106,15 +99,6 @@ class RenewDialog:
         self._phase(form=True)
         self.modal.open()
 
-    def _phase(self, *, form: bool) -> None:
-        set_visible(self.form, form)
-        set_visible(self.submit, form)
-        set_visible(self.cancel, form)
-        set_visible(self.done, not form)
-        pending = self.result.two_factor.pending
-        self.done.disabled = pending
-        set_visible(self.modal.close_button, not pending)
-
     def _renew(self) -> None:
         old = self.record
         assert old is not None, "open() the dialog with a record first"
@@ -138,12 +122,8 @@ class RenewDialog:
         self._phase(form=False)
         self._ctx.changed()
 
-    def _confirmed(self) -> None:
-        self._phase(form=False)
-
     def _forget(self) -> None:
-        self.passphrase.reset()
-        self.result.reset()
+        super()._forget()
         self.link.value = ""
 
 

@@ -18,7 +18,7 @@ from certkit.ui.common import (
     uploaded_file,
 )
 from certkit.ui.enrolment import TwoFactorPanel
-from certkit.ui.forms import PermissionsEditor, clearance_options, dropdown, text
+from certkit.ui.forms import PermissionsEditor, clearance_dropdown, text, two_factor_checkbox
 
 ACCEPT = ".pfx,.p12,.pem,.crt,.cer,.der"
 
@@ -103,14 +103,9 @@ class UploadDialog:
         css(self.passphrase, "ck-input", "ck-upload-passphrase")
         self.summary = parts.html("", "ck-upload-preview-result")
         self.name = text("Name of the entry", "ck-upload-name")
-        self.clearance = dropdown(
-            clearance_options(), Clearance.VALID_USER.value, "ck-upload-clearance"
-        )
+        self.clearance = clearance_dropdown("upload")
         self.permissions = PermissionsEditor(parts, "upload", message)
-        self.two_factor = widgets.Checkbox(
-            value=False, description="Require two-factor authentication", indent=False
-        )
-        css(self.two_factor, "ck-upload-two-factor")
+        self.two_factor = two_factor_checkbox("upload")
         self.settings = parts.vbox(
             [
                 parts.hbox(
@@ -176,9 +171,7 @@ class UploadDialog:
         set_visible(self.cancel, phase != "done")
         set_visible(self.register, phase == "settings")
         set_visible(self.done, phase == "done")
-        pending = self.two_factor_panel.pending
-        self.done.disabled = pending
-        set_visible(self.modal.close_button, not pending)
+        self.two_factor_panel.hold(self.done, self.modal)
         if phase == "choose":
             self.summary.value = ""
 

@@ -8,7 +8,17 @@ import ipywidgets as widgets
 
 from certkit.model import GeneratedCertificate, TotpEnrollment
 from certkit.ops import Certkit
-from certkit.ui.common import Banner, Parts, css, download_link, escape, on_click, set_visible
+from certkit.ui.common import (
+    Banner,
+    Modal,
+    Parts,
+    css,
+    download_link,
+    escape,
+    on_click,
+    set_visible,
+)
+from certkit.ui.forms import PassphrasePair
 
 
 def _grouped(secret: str) -> str:
@@ -31,6 +41,7 @@ class TwoFactorPanel:
         on_confirmed: Callable[[], None],
     ) -> None:
         self._kit, self._message, self._on_confirmed = kit, message, on_confirmed
+        self.prefix = prefix
         self.thumbprint: str | None = None
         self.name = ""
         self.confirmed = False
@@ -60,6 +71,12 @@ class TwoFactorPanel:
     def pending(self) -> bool:
         """An enrolment is shown and its first code has not been confirmed yet."""
         return self.thumbprint is not None and not self.confirmed
+
+    def hold(self, done: widgets.Button, modal: Modal) -> None:
+        """While the first code is pending, ``done`` is disabled and ``modal`` has no close
+        button: the secret is never shown again."""
+        done.disabled = self.pending
+        set_visible(modal.close_button, not self.pending)
 
     def show(self, thumbprint: str, name: str, enrolment: TotpEnrollment) -> None:
         self.thumbprint, self.name, self.confirmed = thumbprint, name, False
@@ -100,22 +117,15 @@ class TwoFactorPanel:
 class ResultPanel:
     """A generated certificate: the zip as a download link, and its 2FA enrolment if any.
 
-    Classes: ``ck-<prefix>-result`` (the HTML holding ``a.ck-<prefix>-download``) and the
-    :class:`TwoFactorPanel` classes.
+    Classes: ``ck-<prefix>-result`` (the HTML holding ``a.ck-<prefix>-download``), with the
+    prefix and classes of its :class:`TwoFactorPanel`.
     """
 
-    def __init__(
-        self,
-        kit: Certkit,
-        parts: Parts,
-        prefix: str,
-        message: Banner,
-        on_confirmed: Callable[[], None],
-    ) -> None:
-        self._prefix = prefix
-        self.link = parts.html("", "ck-result", f"ck-{prefix}-result")
-        self.two_factor = TwoFactorPanel(kit, parts, prefix, message, on_confirmed)
-        self.widget = parts.vbox([self.link, self.two_factor.widget], "ck-hidden")
+    def __init__(self, parts: Parts, two_factor: TwoFactorPanel) -> None:
+        self._prefix = two_factor.prefix
+        self.link = parts.html("", "ck-result", f"ck-{self._prefix}-result")
+        self.two_factor = two_factor
+        self.widget = parts.vbox([self.link, two_factor.widget], "ck-hidden")
 
     def show(self, made: GeneratedCertificate) -> None:
         record = made.record
@@ -142,3 +152,41 @@ class ResultPanel:
         self.link.value = ""
         self.two_factor.reset()
         set_visible(self.widget, False)
+
+
+class ResultDialog:
+    """What the dialogs that make a certificate share (Generate, Clone, Renew): the form,
+    then the result shown once until Done; closing forgets the passphrase and the result.
+
+    A subclass sets these attributes and gives its ResultPanel ``self._confirmed``.
+    """
+
+    form: widgets.Widget
+    submit: widgets.Button
+    cancel: widgets.Button
+    done: widgets.Button
+    modal: Modal
+    passphrase: PassphrasePair
+    result: ResultPanel
+
+    def _connect(self, make: Callable[[], None]) -> None:
+        """The submit button runs ``make``; Cancel and Done close; closing forgets."""
+        message = self.modal.message
+        on_click(self.submit, message, make)
+        on_click(self.cancel, message, self.modal.close)
+        on_click(self.done, message, self.modal.close)
+        self.modal.when_closed(self._forget)
+
+    def _phase(self, *, form: bool) -> None:
+        """The form with its submit and Cancel buttons, or the result with Done."""
+        for widget in (self.form, self.submit, self.cancel):
+            set_visible(widget, form)
+        set_visible(self.done, not form)
+        self.result.two_factor.hold(self.done, self.modal)
+
+    def _confirmed(self) -> None:
+        self._phase(form=False)
+
+    def _forget(self) -> None:
+        self.passphrase.reset()
+        self.result.reset()

@@ -45,6 +45,20 @@ def text(placeholder: str, *classes: str) -> widgets.Text:
     return widget
 
 
+def clearance_dropdown(prefix: str) -> widgets.Dropdown:
+    """A client certificate's clearance, User first (``ck-<prefix>-clearance``)."""
+    return dropdown(clearance_options(), Clearance.VALID_USER.value, f"ck-{prefix}-clearance")
+
+
+def two_factor_checkbox(prefix: str) -> widgets.Checkbox:
+    """Require two-factor authentication, off (``ck-<prefix>-two-factor``)."""
+    widget = widgets.Checkbox(
+        value=False, description="Require two-factor authentication", indent=False
+    )
+    css(widget, f"ck-{prefix}-two-factor")
+    return widget
+
+
 def key_type_dropdown(prefix: str) -> widgets.Dropdown:
     options = [(label, key.value) for key, label in KEY_TYPE_LABELS.items()]
     return dropdown(options, KeyType.EC_P256.value, f"ck-{prefix}-key")
@@ -168,6 +182,16 @@ class PassphrasePair:
         css(self.first, "ck-input", f"ck-{prefix}-passphrase")
         self.second = widgets.Password(placeholder="Repeat the passphrase")
         css(self.second, "ck-input", f"ck-{prefix}-passphrase-confirm")
+
+    def fields(self, parts: Parts, *, hint: str = "") -> widgets.HBox:
+        """The passphrase and its confirmation side by side, labelled."""
+        return parts.hbox(
+            [
+                parts.field("Passphrase", self.first, hint=hint),
+                parts.field("Confirm passphrase", self.second),
+            ],
+            "ck-row2",
+        )
 
     def value(self) -> Secret | None:
         if self.first.value != self.second.value:

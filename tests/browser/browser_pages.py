@@ -4,11 +4,11 @@ that watches every page for errors (imported by conftest.py and the tests)."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from certkit.app import VoilaServer
 from certkit.ops import Certkit, open_certkit
 
 LOAD_TIMEOUT_MS = 60_000
@@ -31,20 +31,18 @@ ROW_NAMES_JS = """() => Array.from(
 
 @dataclass
 class VoilaApp:
-    """The running app: its URL, home and process."""
+    """The running app: its Voila server and home."""
 
-    url: str
-    port: int
+    server: VoilaServer
     home: Path
-    process: subprocess.Popen[bytes]
-    log: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
 
     def kit(self) -> Certkit:
         """The registry the app manages, through the facade (a fresh open each time)."""
         return open_certkit(self.home)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The Expiry page in a real browser: Debian's Chromium against a real ``voila`` serving
-``notebooks/expiry.ipynb`` (started like ``certkit app`` starts Voila, on its own home).
+``notebooks/expiry.ipynb`` (started as ``certkit app`` starts Voila, on its own home).
 
 The plots render (their ``<img>`` decodes to a picture), and a renewal is done the way a
 person does it: Renew on the row, a passphrase, the zip downloaded and opened, the link to
@@ -8,29 +8,22 @@ the old certificate shown, the old one no longer in the "expiring soon" table.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import socket
-import subprocess
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psutil
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certkit import app, pki
+from certkit import pki
 from certkit.model import CertificateRecord
 from certkit.ops import open_certkit
 from tests.browser.browser_pages import WAIT_MS, AppPage, Pages
+from tests.browser.launch import voila_serving
 
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "expiry.ipynb"
-START_TIMEOUT_S = 90
 LOAD_MS = 90_000
 PASSPHRASE = "renewal pw 7"
 IMAGE_WIDTH_JS = """(selector) => {
@@ -41,43 +34,6 @@ IMAGE_WIDTH_JS = """(selector) => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/api/status")  # never "/": that would start a kernel
-        connection.getresponse().read()
-    except OSError:
-        return False
-    finally:
-        connection.close()
-    return True
-
-
-def _stop(process: subprocess.Popen[bytes]) -> list[int]:
-    """Stop Voila by its PID, then any kernel it left, by PID; returns the ones killed."""
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        children = []
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    _, alive = psutil.wait_procs(children, timeout=10)
-    for child in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
-    return [child.pid for child in alive]
-
-
 @pytest.fixture(scope="module")
 def expiry_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """Voila serving the Expiry page on a home with one certificate expiring in 10 days."""
@@ -86,48 +42,16 @@ def expiry_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     kit = open_certkit(home)
     kit.generate_client_certificate("renew-me", expires="10d", permissions={"HR": "Read"})
     kit.generate_client_certificate("steady", expires="2y")
-    port = _free_port()
-    env = app.voila_environment(home)
-    for name in ("CERTKIT_DATABASE_URL", "CERTKIT_KEY_PASSPHRASE"):
-        env.pop(name, None)
-    for name, folder in (
-        ("JUPYTER_DATA_DIR", "jupyter-data"),
-        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
-        ("IPYTHONDIR", "ipython"),
-        ("MPLCONFIGDIR", "matplotlib"),
-        ("TMPDIR", "tmp"),
-    ):
-        (base / folder).mkdir()
-        env[name] = str(base / folder)
-    log = base / "voila.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            app.voila_command(NOTEBOOK, port),
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Voila did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/", home
-    finally:
-        leaked = _stop(process)
-    assert not leaked, f"kernels outlived Voila and were killed: {leaked}"
+    with voila_serving(NOTEBOOK, home, base) as server:
+        yield server.url, home
+    assert not server.leaked, f"kernels outlived Voila and were killed: {server.leaked}"
 
 
 @pytest.fixture
-def pages(browser: Any, expiry_app: tuple[str, Path]) -> Iterator[Pages]:
-    """Pages on the Expiry app; conftest's hook fails the test on any page problem."""
-    opened = Pages(browser, expiry_app[0])
-    try:
-        yield opened
-    finally:
-        opened.close()
+def app_url(expiry_app: tuple[str, Path]) -> str:
+    """conftest's ``pages`` open the Expiry app here (its hook fails a test on any page
+    problem)."""
+    return expiry_app[0]
 
 
 def load(pages: Pages) -> AppPage:
