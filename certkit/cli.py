@@ -342,6 +342,9 @@ def _progress(done: int, total: int) -> None:
     )
 
 
+_SHOWN = 20  # records an upload prints (all of them with --json)
+
+
 def _upload(args: argparse.Namespace) -> int:
     kit = _kit(args)
     data = _read_file(args.file)
@@ -355,6 +358,7 @@ def _upload(args: argparse.Namespace) -> int:
         each=args.each,
         source=Path(args.file).name,
         progress=_progress if sys.stderr.isatty() else None,
+        records=None if args.json else _SHOWN,
     )
     if args.json:
         records = []
@@ -365,11 +369,11 @@ def _upload(args: argparse.Namespace) -> int:
             records.append(item)
         _print_json(records)
         return 0
-    for record in result.records[:20]:
+    for record in result.records[:_SHOWN]:
         extra = f" (+{len(record.collection)} in collection)" if record.collection else ""
         print(f"Registered {record.name!r} {record.thumbprint}{extra}")
-    if len(result.records) > 20:
-        print(f"... and {len(result.records) - 20} more")
+    if result.count > _SHOWN:
+        print(f"... and {result.count - _SHOWN} more")
     for subject, reason in result.skipped:
         print(f"Skipped {subject}: {reason}")
     for thumbprint, enrolment in result.totp.items():

@@ -117,17 +117,21 @@ def split_collection(
     unique: list[x509.Certificate] = []
     skipped: list[tuple[x509.Certificate, str]] = []
     for position, cert in enumerate(certificates, start=1):
-        if cert in first_seen:
-            skipped.append((cert, f"duplicate of certificate #{first_seen[cert]} in the file"))
+        first = first_seen.setdefault(cert, position)  # one hash of the DER, not two
+        if first != position:
+            skipped.append((cert, f"duplicate of certificate #{first} in the file"))
             continue
-        first_seen[cert] = position
         unique.append(cert)
-    by_issuer: dict[x509.Name, list[x509.Certificate]] = {}
+    # Grouped by the hash of the issuer name, compared as names only within a group: a dict
+    # keyed by x509.Name compares every issuer with the group's first name in Python, about
+    # 3 us each (30 ms for an upload of 10,000 from one CA); hashes that differ never match.
+    by_issuer: dict[int, list[x509.Certificate]] = {}
     for cert in unique:
-        by_issuer.setdefault(cert.issuer, []).append(cert)
+        by_issuer.setdefault(hash(cert.issuer), []).append(cert)
     members: list[x509.Certificate] = []
     for cert in unique:
-        issued = [other for other in by_issuer.get(cert.subject, []) if other is not cert]
+        same_hash = by_issuer.get(hash(cert.subject), ())
+        issued = [o for o in same_hash if o is not cert and o.issuer == cert.subject]
         if any(issued_by(other, cert) for other in issued[:_CHAIN_TRIES]):
             skipped.append((cert, "issued another certificate in the file (chain material)"))
         else:
@@ -161,6 +165,18 @@ def _no_passphrase_needed(passphrase: Secret | None, source: str) -> None:
 
 
 def _load_pem(data: bytes, passphrase: Secret | None, source: str) -> LoadedBundle:
+    begins = data.count(b"-----BEGIN ")
+    if begins and begins == data.count(b"-----BEGIN CERTIFICATE-----"):
+        # Only certificate blocks: one call reads a whole bundle (10,000 in ~40 ms), without
+        # the block regex (another ~40 ms). Every BEGIN line read as a certificate means every
+        # block was whole, so anything short of that takes the checks below instead.
+        try:
+            fast = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            fast = []
+        if len(fast) == begins:
+            _no_passphrase_needed(passphrase, source)
+            return LoadedBundle(tuple(fast), 0, "PEM")
     blocks = list(_PEM_BLOCK.finditer(data))
     if len(blocks) != data.count(b"-----BEGIN ") or any(b[1] != b[3] for b in blocks):
         raise InvalidInput(
@@ -187,14 +203,6 @@ def _load_pem(data: bytes, passphrase: Secret | None, source: str) -> LoadedBund
 def _pem_certificates(
     data: bytes, blocks: list[re.Match[bytes]], source: str
 ) -> list[x509.Certificate]:
-    wanted = sum(1 for block in blocks if block[1] in _CERT_LABELS)
-    if wanted == len(blocks) and wanted:
-        try:  # fast path: one call for a whole bundle (10,000 certificates in ~0.1 s)
-            fast = x509.load_pem_x509_certificates(data)
-            if len(fast) == wanted:
-                return fast
-        except ValueError:
-            pass
     certificates: list[x509.Certificate] = []
     for position, block in enumerate(blocks, start=1):
         try:

@@ -8,6 +8,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,14 +99,20 @@ def _clearance(value: Clearance | str) -> Clearance:
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """The result of registering an upload: one record per entry created."""
+    """The result of registering an upload: the records of the entries created, in upload
+    order (all of them unless ``register(records=...)`` asked for fewer), and their count."""
 
     records: tuple[CertificateRecord, ...]
     skipped: tuple[tuple[str, str], ...]  # (subject, reason)
     totp: Mapping[str, TotpEnrollment] = field(default_factory=dict)  # by primary thumbprint
+    count: int = -1  # entries created; -1 (the default): as many as records
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            object.__setattr__(self, "count", len(self.records))
 
     def __repr__(self) -> str:
-        return f"Registration({len(self.records)} entries, {len(self.skipped)} skipped)"
+        return f"Registration({self.count} entries, {len(self.skipped)} skipped)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +224,8 @@ class ClientOps(Base):
         certificates: Sequence[NewCertificate],
         actor: Actor,
         totp_secret: str | None,
+        *,
+        created_at: datetime | None = None,
     ) -> NewEntry:
         return NewEntry(
             name=name,
@@ -225,7 +234,7 @@ class ClientOps(Base):
             permissions=permissions,
             two_factor=two_factor,
             certificates=certificates,
-            created_at=self.now(),
+            created_at=created_at or self.now(),
             created_by=actor.label,
             totp_secret=totp_secret,
         )
@@ -268,16 +277,13 @@ class ClientOps(Base):
         self,
         cert: x509.Certificate,
         source: str,
-        server: set[str],
+        server: AbstractSet[str],
         row: NewCertificate | None = None,
         now: datetime | None = None,
     ) -> str | None:
         row = row or new_certificate(cert)
         if row.thumbprint in server:
-            return (
-                f"{source} holds this server's own certificate; it cannot be registered "
-                "as a client certificate."
-            )
+            return _own_server_certificate(source)
         try:
             pki.check_client_certificate(
                 cert,
@@ -289,9 +295,8 @@ class ClientOps(Base):
         return None
 
     def _server_thumbprints(self) -> set[str]:
-        self._ensure_initialised()  # the first command on a new home initialises it
-        with self.registry.read() as tx:
-            return {s.thumbprint for s in tx.server_certificates()}
+        with self._reading() as tx:  # the first command on a new home initialises it
+            return _active_server_thumbprints(tx)
 
     @_gc_paused
     def register(
@@ -307,6 +312,7 @@ class ClientOps(Base):
         source: str = "the file",
         actor: Actor = LOCAL_ADMIN,
         progress: Progress | None = None,
+        records: int | None = None,
     ) -> Registration:
         """Register existing certificates from a PEM, DER or PKCS#12 upload.
 
@@ -314,6 +320,10 @@ class ClientOps(Base):
         the first is the primary); with ``each`` every certificate becomes its own entry,
         named from its common name. Private keys in the file are only checked, never kept.
         Nothing is registered unless every certificate is acceptable.
+
+        ``records``: how many records of the new entries to return, the first ones in upload
+        order; ``Registration.count`` always says how many entries were created. None (the
+        default) or True returns them all, 0 or False none: ``certkit upload`` shows 20.
         """
         level = _clearance(clearance)
         perms = normalize_permissions(permissions)
@@ -327,13 +337,15 @@ class ClientOps(Base):
         members, skipped = pki.split_collection(bundle.certificates)
         if not members:
             raise InvalidInput(f"{source} holds no client certificate, only chain material.")
-        server = self._server_thumbprints()
         rows: list[NewCertificate] = []
         names: list[str] = []
+        issuers: dict[bytes, str] = {}
         now = self.now()
         for done, cert in enumerate(members, 1):
-            row, entry_name = _upload_row(cert)  # one pass: uploads hold up to ~10,000
-            problem = self._client_problem(cert, source, server, row, now)
+            row, entry_name = _upload_row(cert, issuers)  # one pass: uploads hold up to ~10,000
+            # The server's own certificates are refused in the write transaction below:
+            # reading them here took a registry open of its own (~15-20 ms).
+            problem = self._client_problem(cert, source, _NONE, row, now)
             if problem:
                 raise InvalidInput(problem)
             rows.append(row)
@@ -355,7 +367,14 @@ class ClientOps(Base):
                 tokens.append(None)
         settings = _settings(level, perms, two_factor)
         alone = settings | {"collection": []}  # one shared dict: audit_many encodes it once
-        with self.registry.transaction() as tx:
+        entries = [  # one creation time for the whole upload
+            self._entry(n, level, perms, two_factor, g, actor, t, created_at=now)
+            for n, g, t in zip(entry_names, groups, tokens, strict=True)
+        ]
+        with self._reading() as tx:  # the first command on a new home initialises it
+            server = _active_server_thumbprints(tx)
+            if any(r.thumbprint in server for r in rows):
+                raise InvalidInput(_own_server_certificate(source))
             taken = tx.registered_thumbprints([r.thumbprint for r in rows])
             if taken:
                 more = f" and {len(taken) - 3} more" if len(taken) > 3 else ""
@@ -364,12 +383,7 @@ class ClientOps(Base):
                     "edit the existing entry instead of uploading it again."
                 )
             self._check_names_free(tx, entry_names)
-            ids = tx.insert_entries(
-                [
-                    self._entry(n, level, perms, two_factor, g, actor, t)
-                    for n, g, t in zip(entry_names, groups, tokens, strict=True)
-                ]
-            )
+            ids = tx.insert_entries(entries)
             tx.audit_many(
                 at=self.now(),
                 actor=actor.label,
@@ -385,11 +399,12 @@ class ClientOps(Base):
                     for n, g in zip(entry_names, groups, strict=True)
                 ],
             )
-            records = tx.entries(ids)
+        shown = len(entries) if records is None or records is True else max(records, 0)
         return Registration(
-            tuple(records),
+            tuple(Store.new_records(entries[:shown], ids[:shown])),
             tuple((pki.describe(c).subject, why) for c, why in skipped),
             enrolments,
+            len(entries),
         )
 
     # --------------------------------------------------------- list / show
@@ -404,19 +419,20 @@ class ClientOps(Base):
 
     @contextmanager
     def _reading(self) -> Iterator[Store]:
-        """A read transaction that also makes this object's first check of the home.
+        """A transaction that also makes this object's first check of the home.
 
-        One registry open instead of two (~20 ms) for the first read of a command, e.g.
-        ``certkit list`` or ``certkit show``; a new home is initialised first as before.
+        One registry open instead of two (~15-20 ms) for the first registry access of a
+        command, e.g. ``certkit list``, ``show`` or ``upload``; a new home is initialised
+        first as before. Reads and writes alike (``Registry.read`` is ``transaction``).
         """
         if not self._initialised:
-            with self.registry.read() as tx:
+            with self.registry.transaction() as tx:
                 if tx.get_meta("ca_thumbprint") is not None:  # as initialise() checks
                     self._initialised = True
                     yield tx
                     return
             self.initialise()
-        with self.registry.read() as tx:
+        with self.registry.transaction() as tx:
             yield tx
 
     def show(self, thumbprint: str) -> CertificateRecord | ServerCertificate | WellKnownEntry:
@@ -572,21 +588,44 @@ class ClientOps(Base):
         return record
 
 
-def _upload_row(cert: x509.Certificate) -> tuple[NewCertificate, str]:
+_NONE: frozenset[str] = frozenset()
+
+
+def _active_server_thumbprints(tx: Store) -> set[str]:
+    return {s.thumbprint for s in tx.server_certificates()}
+
+
+def _own_server_certificate(source: str) -> str:
+    return (
+        f"{source} holds this server's own certificate; it cannot be registered "
+        "as a client certificate."
+    )
+
+
+def _upload_row(
+    cert: x509.Certificate, issuers: dict[bytes, str] | None = None
+) -> tuple[NewCertificate, str]:
     """The registry columns of an uploaded certificate and the entry name from its CN.
 
     The same columns as :func:`certkit.ops.base.new_certificate`, without the rest of
     :func:`certkit.pki.describe` (key, usages, names, self-signature): registering 10,000
     certificates spent most of its time describing each one three times. The fingerprints
     are hashed from the DER that is stored anyway (``Certificate.fingerprint`` encodes the
-    DER again for each hash).
+    DER again for each hash). ``issuers``: issuer strings by DER name, shared by the rows
+    of one upload (mostly from one CA): encoding a name takes half as long as formatting it.
     """
     der = cert.public_bytes(Encoding.DER)
+    if issuers is None:
+        issuer = cert.issuer.rfc4514_string()
+    else:
+        issuer_der = cert.issuer.public_bytes()
+        found = issuers.get(issuer_der)
+        issuer = issuers[issuer_der] = found or cert.issuer.rfc4514_string()
     row = NewCertificate(
         thumbprint=hashlib.sha1(der).hexdigest().upper(),
         sha256=hashlib.sha256(der).hexdigest().upper(),
         subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        issuer=issuer,
         serial=pki.serial_hex(cert),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

@@ -105,8 +105,10 @@ class Registry:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = self._connect()
             try:
+                current = _schema_version(con) == SCHEMA_VERSION
                 con.execute("BEGIN TRANSACTION")
-                _upgrade(con)
+                if not current:
+                    _upgrade(con)
                 try:
                     yield Store(con)
                 except BaseException:
@@ -117,6 +119,25 @@ class Registry:
                 con.close()
 
     read = transaction  # reads use the same short-lived, retried connection
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The registry's schema version, read before the transaction starts; None if unknown.
+
+    Reading ``meta`` directly costs ~1 ms on a new connection, where the catalog query of
+    :func:`_upgrade` (``information_schema``) costs ~5 ms: on every operation, so a list page
+    pays it too. A new file has no ``meta``: DuckDB then raises, which would abort an open
+    transaction, hence outside it. Safe: no other process can open the file meanwhile, and
+    :func:`_upgrade` checks again inside the transaction whenever this is not current.
+    """
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.CatalogException:
+        return None
+    try:
+        return int(row[0]) if row else None
+    except ValueError:
+        return None
 
 
 def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
