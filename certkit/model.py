@@ -268,7 +268,7 @@ def normalize_permissions(
     seen: dict[str, str] = {}
     for database, access in (permissions or {}).items():
         name = validate_database_name(database)
-        level = access if isinstance(access, Access) else Access.parse(access)
+        level = Access.parse(access)
         if name.lower() in seen:
             raise InvalidInput(
                 f"Database {name!r} is given twice (as {seen[name.lower()]!r}); "

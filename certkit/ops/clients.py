@@ -86,15 +86,12 @@ def normalize_thumbprint(text: str) -> str:
     return value
 
 
-def _passphrase(value: Secret | str | None) -> Secret | None:
+def as_passphrase(value: Secret | str | None) -> Secret | None:
+    """A passphrase given as text or Secret; an empty one counts as none."""
     if value is None:
         return None
     secret = value if isinstance(value, Secret) else Secret(value)
     return secret if secret else None
-
-
-def _clearance(value: Clearance | str) -> Clearance:
-    return value if isinstance(value, Clearance) else Clearance.parse(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +152,10 @@ class ClientOps(Base):
         ``two_factor``, the TOTP enrolment to show once.
         """
         name = validate_name(name)
-        level = _clearance(clearance)
+        level = Clearance.parse(clearance)
         perms = normalize_permissions(permissions)
-        kind = key_type if isinstance(key_type, KeyType) else KeyType.parse(key_type)
-        profile = pkcs12 if isinstance(pkcs12, Pkcs12Profile) else Pkcs12Profile.parse(pkcs12)
+        kind = KeyType.parse(key_type)
+        profile = Pkcs12Profile.parse(pkcs12)
         authz.check_manage(actor, level, "generate", name)
         now = self.now()
         not_after = self._expiry(expires, now)
@@ -172,7 +169,7 @@ class ClientOps(Base):
         key, cert = pki.issue_client_certificate(
             ca.key, ca.certificate, name, now=now, not_after=not_after, key_type=kind
         )
-        secret = _passphrase(passphrase)
+        secret = as_passphrase(passphrase)
         zip_bytes = pki.client_bundle_zip(
             name, key, cert, [ca.certificate], passphrase=secret, profile=profile
         )
@@ -257,7 +254,7 @@ class ClientOps(Base):
         self, data: bytes, *, passphrase: Secret | str | None = None, source: str = "the file"
     ) -> UploadPreview:
         """Read an upload and say what would be registered, skipped or refused."""
-        bundle = pki.load_certificates(data, passphrase=_passphrase(passphrase), source=source)
+        bundle = pki.load_certificates(data, passphrase=as_passphrase(passphrase), source=source)
         members, skipped = pki.split_collection(bundle.certificates)
         server = self._server_thumbprints()
         problems: list[tuple[pki.CertificateInfo, str]] = []
@@ -325,7 +322,7 @@ class ClientOps(Base):
         order; ``Registration.count`` always says how many entries were created. None (the
         default) or True returns them all, 0 or False none: ``certkit upload`` shows 20.
         """
-        level = _clearance(clearance)
+        level = Clearance.parse(clearance)
         perms = normalize_permissions(permissions)
         given_name = validate_name(name) if name is not None else None
         if each and given_name:
@@ -333,7 +330,7 @@ class ClientOps(Base):
                 "--name and --each do not go together: each entry is named from its certificate."
             )
         authz.check_manage(actor, level, "register", given_name or "from the upload")
-        bundle = pki.load_certificates(data, passphrase=_passphrase(passphrase), source=source)
+        bundle = pki.load_certificates(data, passphrase=as_passphrase(passphrase), source=source)
         members, skipped = pki.split_collection(bundle.certificates)
         if not members:
             raise InvalidInput(f"{source} holds no client certificate, only chain material.")
@@ -482,7 +479,7 @@ class ClientOps(Base):
         enrolment to show once; turning it off forgets the secret.
         """
         new_name = validate_name(name) if name is not None else None
-        level = _clearance(clearance) if clearance is not None else None
+        level = Clearance.parse(clearance) if clearance is not None else None
         with self.registry.read() as tx:
             old = self._client_entry(tx, thumbprint, "edited")
         authz.check_edit(

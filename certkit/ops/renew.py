@@ -25,7 +25,7 @@ from certkit.model import (
     TotpEnrollment,
 )
 from certkit.ops.base import new_certificate
-from certkit.ops.clients import DEFAULT_EXPIRY, ClientOps, Expiry, _passphrase, _settings
+from certkit.ops.clients import DEFAULT_EXPIRY, ClientOps, Expiry, _settings, as_passphrase
 from certkit.registry import Store
 
 
@@ -52,8 +52,8 @@ class RenewOps(ClientOps):
         delete it); an entry already renewed cannot be renewed again (renew its renewal).
         Audit events: ``renew`` (and ``delete``).
         """
-        kind = key_type if isinstance(key_type, KeyType) else KeyType.parse(key_type)
-        profile = pkcs12 if isinstance(pkcs12, Pkcs12Profile) else Pkcs12Profile.parse(pkcs12)
+        kind = KeyType.parse(key_type)
+        profile = Pkcs12Profile.parse(pkcs12)
         with self.registry.read() as tx:
             old = self._client_entry(tx, thumbprint, "renewed")
             has_secret = bool(old.entry_id and tx.totp_state(old.entry_id).secret)
@@ -69,7 +69,7 @@ class RenewOps(ClientOps):
             key,
             cert,
             [ca.certificate],
-            passphrase=_passphrase(passphrase),
+            passphrase=as_passphrase(passphrase),
             profile=profile,
         )
         row = new_certificate(cert)

@@ -15,7 +15,7 @@ from certkit.model import (
     WellKnownEntry,
 )
 from certkit.ops.base import Base, new_certificate, read_key_file, validate_node
-from certkit.ops.clients import normalize_thumbprint
+from certkit.ops.clients import as_passphrase, normalize_thumbprint
 
 
 class ServerOps(Base):
@@ -134,9 +134,8 @@ class ServerOps(Base):
     def _checked_replacement(
         self, data: bytes, passphrase: Secret | str | None, node: str | None, source: str
     ) -> tuple[str, pki.PrivateKey, x509.Certificate, list[x509.Certificate], list[str]]:
-        secret = Secret(passphrase) if isinstance(passphrase, str) else passphrase
         key, cert, chain = pki.load_pkcs12_with_key(
-            data, passphrase=secret if secret else None, source=source
+            data, passphrase=as_passphrase(passphrase), source=source
         )
         local = self.local_node()
         tag = validate_node(node) if node else local
@@ -178,12 +177,7 @@ class ServerOps(Base):
     ) -> list[WellKnownEntry]:
         """Trust CA certificates: clients that chain to one of them are ClusterAdmin."""
         authz.require_cluster_admin(actor, "add a well-known issuer")
-        secret = (
-            passphrase
-            if isinstance(passphrase, Secret) or passphrase is None
-            else Secret(passphrase)
-        )
-        bundle = pki.load_certificates(data, passphrase=secret if secret else None, source=source)
+        bundle = pki.load_certificates(data, passphrase=as_passphrase(passphrase), source=source)
         issuers = []
         for cert in bundle.certificates:
             info = pki.describe(cert)
