@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from certkit.ops.expiry import ExpiryOps
 from certkit.ops.renew import RenewOps
 from certkit.ops.server import ServerOps
 from certkit.ops.twofactor import TwoFactorOps
-from certkit.registry import Registry
+from certkit.registry import open_registry
 
 __all__ = [
     "Certkit",
@@ -74,18 +75,13 @@ def open_certkit(
 ) -> Certkit:
     """Open the certkit home (``$CERTKIT_HOME`` or ``~/.certkit`` by default).
 
-    ``database_url`` (``duckdb:PATH``) puts the registry in another DuckDB file; key files
-    stay in the home.
+    The registry is the DuckDB file in the home unless ``database_url`` (or, when it is not
+    given, ``$CERTKIT_DATABASE_URL``) names another: ``postgresql://USER@HOST:PORT/DB`` for
+    a PostgreSQL server that several machines share, ``duckdb:PATH`` for another DuckDB
+    file. Key files stay in the home either way.
     """
-    registry = None
-    if database_url:
-        scheme, _, rest = database_url.partition(":")
-        if scheme.lower() != "duckdb" or not rest.strip("/"):
-            raise InvalidInput(
-                f"Unsupported database URL {database_url!r}: this version stores the registry "
-                "in DuckDB only (duckdb:PATH)."
-            )
-        registry = Registry(Path(rest.removeprefix("//")).expanduser())
+    url = database_url or os.environ.get("CERTKIT_DATABASE_URL") or None
+    registry = open_registry(url) if url else None
     return Certkit(
         Home.at(home), clock=clock, expiring_threshold=expiring_threshold, registry=registry
     )

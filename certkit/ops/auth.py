@@ -2,8 +2,9 @@
 
 The service decides every request from an immutable :class:`~certkit.authz.AuthView`. This
 mixin builds it from the registry and keeps it fresh: :meth:`AuthOps.refresh_auth_view`
-costs two ``stat`` calls when nothing changed, and when the registry file changed it runs
-one short read transaction (DESIGN.md section 3) and rebuilds only if what authentication
+costs nothing when the registry's change stamp is the same (two ``stat`` calls of the DuckDB
+file; a counter of PostgreSQL notifications), and when it changed it runs one short read
+transaction (DESIGN.md section 3) and rebuilds only if what authentication
 depends on changed. A service calls it every quarter second, so a deleted or downgraded
 certificate is refused within a second, on new and kept-alive connections alike.
 """
@@ -14,10 +15,9 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -77,9 +77,6 @@ class OpenedSession:
         }
 
 
-FileStamp = tuple[tuple[int, int, int] | None, ...]
-
-
 @dataclass
 class _AuthState:
     """What one process keeps between requests (guarded by ``lock``)."""
@@ -87,7 +84,7 @@ class _AuthState:
     lock: threading.RLock = field(default_factory=threading.RLock)  # view and sessions
     uses_lock: threading.Lock = field(default_factory=threading.Lock)  # used and written
     view: AuthView | None = None
-    stamp: FileStamp | None = None
+    stamp: Hashable = None
     signature: tuple[Any, ...] | None = None
     checked_at: float = 0.0
     generation: int = 0
@@ -138,7 +135,7 @@ class AuthOps(TwoFactorOps, ServerOps):
             state.lock.release()
 
     def _refresh(self, state: _AuthState, force: bool) -> bool:
-        stamp = self._registry_stamp()  # before reading: a later write changes it again
+        stamp = self.registry.change_stamp()  # before reading: a later write changes it again
         fresh = time.monotonic() - state.checked_at < VIEW_MAX_AGE
         if not force and state.view is not None and stamp == state.stamp and fresh:
             return False
@@ -156,24 +153,12 @@ class AuthOps(TwoFactorOps, ServerOps):
         return True
 
     def check_auth_view(self) -> None:
-        """A quick freshness check for the request path: two ``stat`` calls when nothing
+        """A quick freshness check for the request path: next to nothing when nothing
         changed; waits at most half a second for a refresh under way, never fails."""
         try:
             self.refresh_auth_view(timeout=REQUEST_CHECK_WAIT)
         except CertkitError as error:
             log.warning("registry check skipped: %s", error)
-
-    def _registry_stamp(self) -> FileStamp:
-        path = self.registry.path
-        stamps: list[tuple[int, int, int] | None] = []
-        for candidate in (path, Path(f"{path}.wal")):
-            try:
-                info = candidate.stat()
-            except FileNotFoundError:
-                stamps.append(None)
-            else:
-                stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
-        return tuple(stamps)
 
     def _build_view(self, state: _AuthState, rows: AuthRows, ders: dict[str, bytes]) -> AuthView:
         for thumbprint, der in ders.items():

@@ -21,7 +21,7 @@ from certkit.authz import spki_hash
 from certkit.errors import CertkitError, InvalidInput
 from certkit.home import Home, write_private_file
 from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, Secret, utc_now
-from certkit.registry import NewCertificate, Registry, Store
+from certkit.registry import NewCertificate, Registry, RegistryBackend, Store
 from certkit.secretbox import SecretBox, new_salt
 
 DEFAULT_CLUSTER_NAME = "certkit"
@@ -73,10 +73,10 @@ class Base:
         *,
         clock: Clock = utc_now,
         expiring_threshold: timedelta = DEFAULT_EXPIRING_THRESHOLD,
-        registry: Registry | None = None,
+        registry: RegistryBackend | None = None,
     ) -> None:
         self.home = home
-        self.registry = registry or Registry(home.registry_path)
+        self.registry: RegistryBackend = registry or Registry(home.registry_path)
         self.clock = clock
         self.expiring_threshold = expiring_threshold
         self._authority: Authority | None = None

@@ -1,161 +1,60 @@
-"""The registry: all SQL lives in this package (DuckDB, one file under the certkit home).
+"""The registry: all SQL lives in this package.
 
-DuckDB lets one process write at a time, and a Voila kernel or CLI process that kept the
-file open would lock out every other one. So no connection outlives an operation: open,
-run one transaction, close; retry a lock conflict with jittered backoff, and after a
-bounded wait raise :class:`~certkit.errors.RegistryBusy`.
+Two backends hold the same tables and run the same queries (:mod:`certkit.registry.store`
+and its sibling ``*_queries`` modules): a DuckDB file under the certkit home, the embedded
+default (:class:`Registry`), and a PostgreSQL server shared by several machines
+(:class:`~certkit.registry.postgres.PostgresRegistry`), chosen by a database URL.
+Both give one transaction at a time through ``transaction()`` (writes) and ``read()``.
 """
 
 from __future__ import annotations
 
-import os
-import random
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Hashable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Protocol
 
-import duckdb
-
-from certkit.errors import CertkitError, RegistryBusy
-from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION
+from certkit.errors import InvalidInput
+from certkit.registry.duck import Registry
 from certkit.registry.store import NewCertificate, NewEntry, Store, TotpState
 
-__all__ = ["NewCertificate", "NewEntry", "Registry", "Store", "TotpState"]
-
-DEFAULT_BUSY_TIMEOUT = 15.0
-
-# One writer at a time inside this process too: DuckDB shares one database instance per
-# file within a process, and two threads writing at once would conflict.
-_process_lock = threading.RLock()
-
-
-def _is_lock_conflict(error: Exception) -> bool:
-    text = str(error).lower()
-    return "lock" in text or "conflict" in text
+__all__ = [
+    "NewCertificate",
+    "NewEntry",
+    "Registry",
+    "RegistryBackend",
+    "Store",
+    "TotpState",
+    "open_registry",
+]
 
 
-_HEADER_BYTES = 3 * 4096  # a DuckDB file starts with a file header and two database headers
+class RegistryBackend(Protocol):
+    """What the operations need of a registry, on either backend."""
+
+    dialect: str
+
+    @property
+    def location(self) -> str: ...
+
+    def transaction(self) -> AbstractContextManager[Store]: ...
+
+    def read(self) -> AbstractContextManager[Store]: ...
+
+    def change_stamp(self) -> Hashable: ...
 
 
-def _is_not_a_database(error: Exception) -> bool:
-    return "not a valid duckdb database file" in str(error).lower()
+def open_registry(url: str) -> RegistryBackend:
+    """The registry a database URL names: ``postgresql://...`` (or ``postgres://``) for a
+    PostgreSQL server, ``duckdb:PATH`` for a DuckDB file."""
+    scheme, _, rest = url.partition(":")
+    if scheme.lower() in ("postgresql", "postgres"):
+        from certkit.registry.postgres import PostgresRegistry  # psycopg only when asked for
 
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-class Registry:
-    """A DuckDB registry file, opened for one transaction at a time."""
-
-    def __init__(self, path: Path | str, *, busy_timeout: float | None = None) -> None:
-        self.path = Path(path)
-        env_timeout = os.environ.get("CERTKIT_BUSY_TIMEOUT")
-        self.busy_timeout = (
-            busy_timeout
-            if busy_timeout is not None
-            else float(env_timeout)
-            if env_timeout
-            else DEFAULT_BUSY_TIMEOUT
-        )
-        self.retries = 0
-
-    def __repr__(self) -> str:
-        return f"Registry({str(self.path)!r})"
-
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.busy_timeout
-        delay = 0.01
-        while True:
-            try:
-                con = duckdb.connect(str(self.path))
-                if self.path.stat().st_mode & 0o077:
-                    os.chmod(self.path, 0o600)
-                return con
-            except (duckdb.IOException, duckdb.ConnectionException) as error:
-                busy = _is_lock_conflict(error)
-                # Another process that creates the registry right now has made the file but
-                # not yet written its header: wait for it as for a lock.
-                being_created = _is_not_a_database(error) and _size(self.path) < _HEADER_BYTES
-                if not (busy or being_created) or time.monotonic() >= deadline:
-                    if busy:
-                        raise RegistryBusy(
-                            f"The registry {self.path} is busy: another certkit process held it "
-                            f"for over {self.busy_timeout:g} s. Try again in a moment."
-                        ) from None
-                    if _is_not_a_database(error):
-                        raise CertkitError(
-                            f"The registry {self.path} is not a DuckDB database file; restore "
-                            "it from a backup or use another certkit home."
-                        ) from None
-                    raise CertkitError(f"Cannot open the registry {self.path}: {error}") from None
-            self.retries += 1
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 1.6, 0.25)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Store]:
-        """One transaction on a short-lived connection: commit on success, roll back on error."""
-        with _process_lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = self._connect()
-            try:
-                current = _schema_version(con) == SCHEMA_VERSION
-                con.execute("BEGIN TRANSACTION")
-                if not current:
-                    _upgrade(con)
-                try:
-                    yield Store(con)
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
-                con.execute("COMMIT")
-            finally:
-                con.close()
-
-    read = transaction  # reads use the same short-lived, retried connection
-
-
-def _schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The registry's schema version, read before the transaction starts; None if unknown.
-
-    Reading ``meta`` directly costs ~1 ms on a new connection, where the catalog query of
-    :func:`_upgrade` (``information_schema``) costs ~5 ms: on every operation, so a list page
-    pays it too. A new file has no ``meta``: DuckDB then raises, which would abort an open
-    transaction, hence outside it. Safe: no other process can open the file meanwhile, and
-    :func:`_upgrade` checks again inside the transaction whenever this is not current.
-    """
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except duckdb.CatalogException:
-        return None
-    try:
-        return int(row[0]) if row else None
-    except ValueError:
-        return None
-
-
-def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring the schema to SCHEMA_VERSION inside the current transaction."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    ).fetchone()
-    version = 0
-    if exists and exists[0]:
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise CertkitError(
-            f"The registry has schema version {version}, newer than this certkit "
-            f"({SCHEMA_VERSION}); upgrade certkit."
-        )
-    if version == SCHEMA_VERSION:
-        return
-    for step in range(version + 1, SCHEMA_VERSION + 1):
-        con.execute(MIGRATIONS[step])
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        return PostgresRegistry(url)
+    if scheme.lower() == "duckdb" and rest.strip("/"):
+        return Registry(Path(rest.removeprefix("//")).expanduser())
+    raise InvalidInput(
+        f"Unsupported database URL {url.split('@')[-1]!r}: use postgresql://USER@HOST:PORT/DB "
+        "for PostgreSQL or duckdb:PATH for a DuckDB file."
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from certkit.model import Clearance
+from certkit.registry.dialect import is_postgres
 from certkit.registry.store import _STATE_SQL, Store
 
 STATES = ("valid", "expiring", "expired", "not-yet-valid")
@@ -83,7 +84,7 @@ def counts_by_clearance(store: Store, window: Window) -> pd.DataFrame:
             count(*) FILTER (
                 WHERE coalesce(last_used, created_at) < $idle AND not_after > $now
             ) AS unused
-        FROM {_STATED} GROUP BY clearance
+        FROM {_STATED} AS stated GROUP BY clearance
     """
     found = _frame(store, sql, _params(window)).set_index("clearance")
     order = [c.value for c in Clearance]
@@ -97,14 +98,20 @@ def counts_by_database(store: Store, window: Window) -> pd.DataFrame:
     """One row per database named in a permission (names match case-insensitively): entries
     with each access level, and how many of them are expiring or expired. Admin and Operator
     entries without permissions reach every database and are not counted here."""
-    sql = f"""
-        WITH perms AS (
-            SELECT unnest(map_keys(m)) AS db, unnest(map_values(m)) AS access, state
-            FROM (
-                SELECT json_transform(permissions, '"MAP(VARCHAR, VARCHAR)"') AS m, state
-                FROM {_STATED} WHERE permissions <> '{{}}'
-            )
+    if is_postgres(store._con):
+        pairs = (
+            "SELECT p.key AS db, p.value AS access, s.state "
+            "FROM {stated} AS s, jsonb_each_text(s.permissions::jsonb) AS p"
         )
+    else:
+        pairs = (
+            "SELECT unnest(map_keys(m)) AS db, unnest(map_values(m)) AS access, state FROM "
+            "(SELECT json_transform(permissions, '\"MAP(VARCHAR, VARCHAR)\"') AS m, state "
+            "FROM {stated} AS s)"
+        )
+    stated = f"(SELECT * FROM {_STATED} x WHERE permissions <> '{{}}')"
+    sql = f"""
+        WITH perms AS ({pairs.format(stated=stated)})
         SELECT min(db) AS database, count(*) AS certificates,
             count(*) FILTER (WHERE access = 'Admin') AS "Admin",
             count(*) FILTER (WHERE access = 'ReadWrite') AS "ReadWrite",
@@ -121,7 +128,7 @@ def expirations(store: Store, window: Window, period: str) -> pd.DataFrame:
     Monday) or ``month``: every period of the range, zeros included, by clearance group."""
     if period not in ("week", "month"):
         raise ValueError(f"period must be 'week' or 'month', not {period!r}")
-    step = "INTERVAL 7 DAY" if period == "week" else "INTERVAL 1 MONTH"
+    step = "INTERVAL '7 days'" if period == "week" else "INTERVAL '1 month'"
     sql = f"""
         WITH due AS (
             SELECT date_trunc('{period}', e.not_after) AS period, count(*) AS certificates,
@@ -130,10 +137,10 @@ def expirations(store: Store, window: Window, period: str) -> pd.DataFrame:
                 count(*) FILTER (WHERE e.clearance = 'ValidUser') AS "user"
             FROM entries e
             WHERE e.not_after > $now AND e.not_after <= $horizon AND e.replaced_by IS NULL
-            GROUP BY ALL
+            GROUP BY 1
         ), periods AS (
-            SELECT unnest(generate_series(date_trunc('{period}', $now::TIMESTAMP),
-                                          $horizon::TIMESTAMP, {step})) AS period
+            SELECT period FROM generate_series(date_trunc('{period}', $now::TIMESTAMP),
+                                               $horizon::TIMESTAMP, {step}) AS g(period)
         )
         SELECT p.period, coalesce(d.certificates, 0) AS certificates,
             coalesce(d.admin, 0) AS admin, coalesce(d.operator, 0) AS operator,

@@ -6,6 +6,7 @@ its connection; like the rest of this package they return model values, never ro
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from certkit.model import Access, Clearance
+from certkit.registry.dialect import is_postgres
 from certkit.registry.store import Store
 
 
@@ -64,17 +66,29 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC)
 
 
-_SIGNATURE_SQL = """
-SELECT
-    (SELECT count(*) FROM certificates),
-    (SELECT coalesce(sum(hash(thumbprint, entry_id, position)), 0) FROM certificates),
-    (SELECT coalesce(sum(hash(id, name, clearance, permissions, two_factor, primary_thumbprint)),
-        0) FROM entries),
-    (SELECT coalesce(sum(hash(id, kind, thumbprint)), 0) FROM well_known),
-    (SELECT coalesce(sum(hash(id, node, thumbprint)), 0) FROM server_certificates
-        WHERE retired_at IS NULL),
-    (SELECT coalesce(sum(hash(id, expires_at)), 0) FROM sessions)
-"""
+# What authentication depends on, per table: the columns hashed, and which rows count.
+_SIGNED: tuple[tuple[str, str, str], ...] = (
+    ("certificates", "thumbprint, entry_id, position", ""),
+    ("entries", "id, name, clearance, permissions, two_factor, primary_thumbprint", ""),
+    ("well_known", "id, kind, thumbprint", ""),
+    ("server_certificates", "id, node, thumbprint", "WHERE retired_at IS NULL"),
+    ("sessions", "id, expires_at", ""),
+)
+
+
+@functools.cache
+def _signature_sql(postgres: bool) -> str:
+    """One row: the certificate count, then a sum of row hashes per table of ``_SIGNED``
+    (DuckDB's ``hash``; PostgreSQL's ``hashtext`` of the columns joined)."""
+
+    def hashed(columns: str) -> str:
+        return f"hashtext(concat_ws('|', {columns}))" if postgres else f"hash({columns})"
+
+    sums = [
+        f"(SELECT coalesce(sum({hashed(columns)}), 0) FROM {table} {where})"
+        for table, columns, where in _SIGNED
+    ]
+    return "SELECT (SELECT count(*) FROM certificates), " + ", ".join(sums)
 
 
 def auth_signature(store: Store) -> tuple[Any, ...]:
@@ -83,7 +97,7 @@ def auth_signature(store: Store) -> tuple[Any, ...]:
     Last-used times and TOTP counters are left out, so recording them does not make the
     service rebuild its view.
     """
-    row = store._con.execute(_SIGNATURE_SQL).fetchone()
+    row = store._con.execute(_signature_sql(is_postgres(store._con))).fetchone()
     assert row is not None
     return tuple(row)
 
@@ -133,7 +147,8 @@ def certificate_ders(store: Store, thumbprints: Sequence[str]) -> dict[str, byte
     if not thumbprints:
         return {}
     rows = store._con.execute(
-        "SELECT thumbprint, der FROM certificates WHERE list_contains(?, thumbprint)",
+        "SELECT thumbprint, der FROM certificates "
+        "WHERE thumbprint IN (SELECT unnest(?::VARCHAR[]))",
         [list(thumbprints)],
     ).fetchall()
     return {r[0]: bytes(r[1]) for r in rows}
@@ -211,14 +226,14 @@ def touch_last_used_many(store: Store, uses: Mapping[str, datetime]) -> None:
     con.execute(
         "UPDATE certificates "
         "SET last_used = greatest(coalesce(certificates.last_used, u.at), u.at) "
-        "FROM (SELECT unnest(?) AS thumbprint, unnest(?) AS at) u "
+        "FROM (SELECT unnest(?::VARCHAR[]) AS thumbprint, unnest(?::TIMESTAMP[]) AS at) u "
         "WHERE certificates.thumbprint = u.thumbprint",
         [thumbprints, times],
     )
     con.execute(
         "UPDATE entries SET last_used = greatest(coalesce(entries.last_used, u.at), u.at) "
         "FROM (SELECT c.entry_id, max(x.at) AS at "
-        "      FROM (SELECT unnest(?) AS thumbprint, unnest(?) AS at) x "
+        "      FROM (SELECT unnest(?::VARCHAR[]) AS thumbprint, unnest(?::TIMESTAMP[]) AS at) x "
         "      JOIN certificates c ON c.thumbprint = x.thumbprint GROUP BY c.entry_id) u "
         "WHERE entries.id = u.entry_id",
         [thumbprints, times],

@@ -33,7 +33,8 @@ from typing import Any
 import duckdb
 
 from certkit.errors import InvalidInput
-from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION
+from certkit.registry.dialect import SqlError, is_postgres
+from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION, set_schema_version
 from certkit.registry.store import Store
 
 __all__ = [
@@ -49,6 +50,18 @@ __all__ = [
     "upgrade_tables",
 ]
 
+# PostgreSQL's names of the column types, as DuckDB (and the backup format) name them.
+_PG_TYPES = {
+    "character varying": "VARCHAR",
+    "text": "VARCHAR",
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "smallint": "SMALLINT",
+    "boolean": "BOOLEAN",
+    "timestamp without time zone": "TIMESTAMP",
+    "bytea": "BLOB",
+    "double precision": "DOUBLE",
+}
 _INSERT_CHUNK = 256  # rows per multi-row INSERT ... VALUES
 _FRESH_AUDIT_ACTIONS = ("initialise",)
 
@@ -71,19 +84,20 @@ class TableRows:
 
 
 # ------------------------------------------------------------------ schema
-def _schema_columns(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Column, ...]]:
+def _schema_columns(con: Any) -> dict[str, tuple[Column, ...]]:
     rows = con.execute(
         "SELECT c.table_name, c.column_name, c.data_type "
         "FROM information_schema.columns c JOIN information_schema.tables t "
         "ON t.table_catalog = c.table_catalog AND t.table_schema = c.table_schema "
         "AND t.table_name = c.table_name "
-        "WHERE t.table_schema = 'main' AND t.table_type = 'BASE TABLE' "
+        "WHERE t.table_schema = current_schema() AND t.table_type = 'BASE TABLE' "
         "AND t.table_catalog = current_database() "
         "ORDER BY c.table_name, c.ordinal_position"
     ).fetchall()
     tables: dict[str, list[Column]] = {}
     for table, column, kind in rows:
-        tables.setdefault(str(table), []).append(Column(str(column), str(kind).upper()))
+        kind = _PG_TYPES.get(str(kind).lower(), str(kind).upper())
+        tables.setdefault(str(table), []).append(Column(str(column), kind))
     return {name: tuple(columns) for name, columns in tables.items()}
 
 
@@ -97,11 +111,12 @@ def _quoted(name: str) -> str:
 
 
 # ------------------------------------------------------------------- dump
-def _dump(con: duckdb.DuckDBPyConnection) -> list[TableRows]:
+def _dump(con: Any) -> list[TableRows]:
     tables = []
     for table, columns in _schema_columns(con).items():
         names = ", ".join(_quoted(c.name) for c in columns)
-        rows = con.execute(f"SELECT {names} FROM {_quoted(table)} ORDER BY ALL").fetchall()
+        every = ", ".join(str(i) for i in range(1, len(columns) + 1))
+        rows = con.execute(f"SELECT {names} FROM {_quoted(table)} ORDER BY {every}").fetchall()
         tables.append(TableRows(table, columns, [tuple(r) for r in rows]))
     return tables
 
@@ -162,7 +177,7 @@ def non_empty_reasons(store: Store) -> list[str]:
 
 
 # ---------------------------------------------------------------- restore
-def _insert(con: duckdb.DuckDBPyConnection, table: TableRows) -> None:
+def _insert(con: Any, table: TableRows) -> None:
     if not table.rows:
         return
     names = ", ".join(_quoted(c.name) for c in table.columns)
@@ -176,16 +191,19 @@ def _insert(con: duckdb.DuckDBPyConnection, table: TableRows) -> None:
         )
 
 
-def _sequences(con: duckdb.DuckDBPyConnection) -> list[str]:
+def _sequences(con: Any) -> list[str]:
     rows = con.execute(
-        "SELECT sequence_name FROM duckdb_sequences() "
+        "SELECT sequence_name FROM information_schema.sequences "
+        "WHERE sequence_schema = current_schema() ORDER BY sequence_name"
+        if is_postgres(con)
+        else "SELECT sequence_name FROM duckdb_sequences() "
         "WHERE schema_name = 'main' AND database_name = current_database() "
         "ORDER BY sequence_name"
     ).fetchall()
     return [str(r[0]) for r in rows]
 
 
-def _advance_sequences(con: duckdb.DuckDBPyConnection) -> None:
+def _advance_sequences(con: Any) -> None:
     """Restart every sequence past the largest ``id``/``*_id`` in any table.
 
     Which table draws on which sequence is not recorded in the schema, so every sequence
@@ -206,6 +224,9 @@ def _advance_sequences(con: duckdb.DuckDBPyConnection) -> None:
         row = con.execute(f"SELECT nextval('{sequence}')").fetchone()
         current = int(row[0]) if row else 1
         start = max(highest + 1, current + 1)
+        if is_postgres(con):
+            con.execute("SELECT setval(?, ?, false)", [sequence, start])
+            continue
         con.execute(f"DROP SEQUENCE {_quoted(sequence)}")
         con.execute(f"CREATE SEQUENCE {_quoted(sequence)} START {start}")
 
@@ -237,11 +258,11 @@ def restore_tables(store: Store, tables: Sequence[TableRows]) -> None:
     try:
         for name in schema:
             _insert(con, given[name])
-    except duckdb.Error as error:  # a duplicate key, a NULL where none may be ...
+    except (duckdb.Error, SqlError) as error:  # a duplicate key, a NULL where none may be ...
         raise InvalidInput(
             f"The backup's rows break the registry's rules ({error}); nothing was changed."
         ) from None
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [version])
+    set_schema_version(con, int(version))
     _advance_sequences(con)
 
 

@@ -83,11 +83,11 @@ def delete_entries(store: Store, entry_ids: Sequence[int]) -> None:
     wanted = list(entry_ids)
     con.execute(
         "UPDATE entries SET replaced_by = NULL WHERE replaced_by IN "
-        "(SELECT thumbprint FROM certificates WHERE entry_id IN (SELECT unnest(?)))",
+        "(SELECT thumbprint FROM certificates WHERE entry_id IN (SELECT unnest(?::BIGINT[])))",
         [wanted],
     )
-    con.execute("DELETE FROM certificates WHERE entry_id IN (SELECT unnest(?))", [wanted])
-    con.execute("DELETE FROM entries WHERE id IN (SELECT unnest(?))", [wanted])
+    con.execute("DELETE FROM certificates WHERE entry_id IN (SELECT unnest(?::BIGINT[]))", [wanted])
+    con.execute("DELETE FROM entries WHERE id IN (SELECT unnest(?::BIGINT[]))", [wanted])
 
 
 def certificates_without_key_hash(store: Store, *, limit: int) -> list[tuple[str, bytes]]:
@@ -106,7 +106,7 @@ def set_key_hashes(store: Store, hashes: Mapping[str, str]) -> None:
         return
     store._con.execute(
         "UPDATE certificates SET spki_sha256 = h.spki "
-        "FROM (SELECT unnest(?) AS thumbprint, unnest(?) AS spki) h "
+        "FROM (SELECT unnest(?::VARCHAR[]) AS thumbprint, unnest(?::VARCHAR[]) AS spki) h "
         "WHERE certificates.thumbprint = h.thumbprint",
         [list(hashes), list(hashes.values())],
     )

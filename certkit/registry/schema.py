@@ -7,6 +7,12 @@ Timestamps are stored as naive UTC ``TIMESTAMP`` values.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from certkit.errors import CertkitError
+from certkit.registry.dialect import is_postgres
+
 SCHEMA_VERSION = 3
 
 _V1 = """
@@ -120,3 +126,40 @@ UPDATE entries SET replaces = (
 """
 
 MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+
+
+def migration(step: int, *, postgres: bool = False) -> str:
+    """The SQL of one migration, in PostgreSQL's words where they differ (``BYTEA``)."""
+    return re.sub(r"\bBLOB\b", "BYTEA", MIGRATIONS[step]) if postgres else MIGRATIONS[step]
+
+
+def set_schema_version(con: Any, version: int) -> None:
+    con.execute(
+        "INSERT INTO meta VALUES ('schema_version', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [str(version)],
+    )
+
+
+def upgrade(con: Any) -> bool:
+    """Bring the schema to :data:`SCHEMA_VERSION` inside the current transaction (either
+    backend); True if a migration ran."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'meta' AND table_schema = current_schema()"
+    ).fetchone()
+    version = 0
+    if exists and exists[0]:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise CertkitError(
+            f"The registry has schema version {version}, newer than this certkit "
+            f"({SCHEMA_VERSION}); upgrade certkit."
+        )
+    if version == SCHEMA_VERSION:
+        return False
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        con.execute(migration(step, postgres=is_postgres(con)))
+    set_schema_version(con, SCHEMA_VERSION)
+    return True

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
-
 from certkit.model import (
     Access,
     AuditEvent,
@@ -28,6 +26,7 @@ from certkit.model import (
     SortKey,
     WellKnownEntry,
 )
+from certkit.registry.dialect import is_postgres
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +122,13 @@ _RECORD_COLUMNS = """
     c.sha256, c.subject, c.issuer, c.serial, {others} AS others, e.replaces
 """
 _ENTRY_COLUMNS = _RECORD_COLUMNS.format(
-    others="(SELECT coalesce(list(o.thumbprint ORDER BY o.position), []) "
+    others="(SELECT array_agg(o.thumbprint ORDER BY o.position) "
     "FROM certificates o WHERE o.entry_id = e.id AND o.position > 0)"
 )
 _OTHERS = 16  # the column of _ENTRY_COLUMNS with the other members of a collection
 _MEMBERS_SQL = (  # the other members of some entries' collections, for list_entries
     "SELECT entry_id, thumbprint FROM certificates WHERE position > 0 "
-    "AND entry_id IN (SELECT unnest(?)) ORDER BY entry_id, position"
+    "AND entry_id IN (SELECT unnest(?::BIGINT[])) ORDER BY entry_id, position"
 )
 _ENTRY_FROM = "entries e JOIN certificates c ON c.thumbprint = e.primary_thumbprint"
 _FEW_ROWS = 32  # insert_entries: up to this many certificates without numpy
@@ -161,7 +160,7 @@ _STATE_SQL = (
 class Store:
     """The queries of one transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: Any) -> None:  # a DuckDB connection or a PgConnection
         self._con = con
 
     # ----------------------------------------------------------------- meta
@@ -170,7 +169,10 @@ class Store:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self._con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+        self._con.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
 
     # -------------------------------------------------------------- entries
     def _record(self, row: Sequence[Any]) -> CertificateRecord:
@@ -188,7 +190,7 @@ class Store:
             not_after=not_after,
             last_used=_aware(row[9]),
             two_factor=bool(row[5]),
-            collection=tuple(row[16]),
+            collection=tuple(row[16] or ()),  # NULL: no other members
             subject=row[13],
             issuer=row[14],
             serial=row[15],
@@ -211,7 +213,7 @@ class Store:
         # A join on the unnested list, not list_contains(?, e.id): 2x faster for the 10,000
         # entries of an upload (and the same for IN and the lookups below, up to 20x).
         rows = self._con.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM (SELECT unnest(?) AS id) wanted "
+            f"SELECT {_ENTRY_COLUMNS} FROM (SELECT unnest(?::BIGINT[]) AS id) wanted "
             "JOIN entries e ON e.id = wanted.id "
             "JOIN certificates c ON c.thumbprint = e.primary_thumbprint",
             [list(entry_ids)],
@@ -240,9 +242,10 @@ class Store:
         """Which of these thumbprints are already registered (as client certificates)."""
         if not thumbprints:
             return []
-        if len(thumbprints) <= _FEW_ROWS:
+        if len(thumbprints) <= _FEW_ROWS or is_postgres(self._con):
             rows = self._con.execute(
-                "SELECT thumbprint FROM certificates WHERE thumbprint IN (SELECT unnest(?))",
+                "SELECT thumbprint FROM certificates "
+                "WHERE thumbprint IN (SELECT unnest(?::VARCHAR[]))",
                 [list(thumbprints)],
             ).fetchall()
         else:  # an upload: a numpy column binds 10,000 values in 1 ms, a list param in 5
@@ -259,9 +262,10 @@ class Store:
             return []
         keys = [n.lower() for n in names]
         active = "AND kind = 'client' AND replaced_by IS NULL AND id IS DISTINCT FROM ?"
-        if len(keys) <= _FEW_ROWS:
+        if len(keys) <= _FEW_ROWS or is_postgres(self._con):
             rows = self._con.execute(
-                f"SELECT name FROM entries WHERE name_key IN (SELECT unnest(?)) {active}",
+                "SELECT name FROM entries "
+                f"WHERE name_key IN (SELECT unnest(?::VARCHAR[])) {active}",
                 [keys, exclude_entry],
             ).fetchall()
         else:
@@ -284,7 +288,7 @@ class Store:
         ids = [
             int(r[0])
             for r in self._con.execute(
-                "SELECT nextval('entry_ids') FROM range(?)", [len(entries)]
+                "SELECT nextval('entry_ids') FROM generate_series(1, ?)", [len(entries)]
             ).fetchall()
         ]
         primaries = [e.certificates[0] for e in entries]
@@ -396,7 +400,11 @@ class Store:
         )
 
     def _insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
-        """A columnar insert of many rows from numpy arrays (DuckDB's replacement scan)."""
+        """A columnar insert of many rows: from numpy arrays (DuckDB's replacement scan), or
+        PostgreSQL's ``COPY``."""
+        if is_postgres(self._con):
+            self._con.copy_rows(table, columns)
+            return
         import numpy as np  # bulk path only: keeps other commands light
 
         def array(name: str, values: Sequence[Any]) -> Any:
@@ -552,8 +560,8 @@ class Store:
             + f"ORDER BY m.sort_key {direction} NULLS LAST, m.name_key, m.id "
             + ("LIMIT $limit OFFSET $offset" if query.limit is not None else "")
             + f") SELECT {_RECORD_COLUMNS.format(others='NULL')}, "
-            "(SELECT list([grp, st, n::VARCHAR]) FROM "
-            "(SELECT grp, st, count(*) AS n FROM matched GROUP BY ALL)) AS counts "
+            "(SELECT array_agg(ARRAY[grp, st, n::VARCHAR]) FROM "
+            "(SELECT grp, st, count(*) AS n FROM matched GROUP BY 1, 2) AS g) AS counts "
             "FROM page JOIN entries e ON e.id = page.id "
             f"JOIN certificates c ON c.entry_id = e.id AND c.position = 0 ORDER BY {ordering}"
         )
@@ -571,7 +579,7 @@ class Store:
         else:  # an empty page carries no counts: count on their own
             count_sql = (
                 f"SELECT {_GROUP_SQL} AS grp, ({_STATE_SQL}) AS st, count(*) FROM entries e "
-                f"{where()} GROUP BY ALL"
+                f"{where()} GROUP BY 1, 2"
             )
             counts = self._con.execute(count_sql, bind(count_sql)).fetchall()
         by_group, by_state, total = counted(counts)
@@ -797,7 +805,9 @@ class Store:
         """One audit event per (thumbprint, name, details), in one insert."""
         if not items:
             return
-        ids = self._con.execute("SELECT nextval('row_ids') FROM range(?)", [len(items)]).fetchall()
+        ids = self._con.execute(
+            "SELECT nextval('row_ids') FROM generate_series(1, ?)", [len(items)]
+        ).fetchall()
         encoded: dict[int, str] = {}  # by id(): an upload of 10,000 shares one details dict
 
         def encode(details: Mapping[str, Any]) -> str:

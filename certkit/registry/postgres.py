@@ -1,0 +1,362 @@
+"""The shared registry: the same tables and queries on a PostgreSQL server (issue 6).
+
+Chosen by a database URL (``postgresql://user@host:port/dbname``). What differs from the
+DuckDB file, and why:
+
+- Connections are kept in a small per-process pool: a PostgreSQL server, unlike a DuckDB
+  file, is built for many open connections, and a new one costs a few milliseconds.
+- Every write transaction first takes one transaction-scoped advisory lock, so writes are
+  serialised exactly as DuckDB's one-writer rule serialises them: a check-then-insert (a
+  name in use, a TOTP code already used) never races another writer, and nothing is lost.
+  Waiting for it is bounded (``lock_timeout``) and ends in :class:`RegistryBusy`, never in a
+  raw lock error. Reads take no lock: one ``REPEATABLE READ, READ ONLY`` snapshot each.
+- Statement triggers ``NOTIFY certkit_changes`` on every change of a table that
+  authentication reads, so service replicas learn of a deletion or downgrade at once
+  (:meth:`PostgresRegistry.change_stamp`) instead of polling the tables.
+- Statements are written with DuckDB's ``?`` and ``$name`` placeholders; :func:`translate`
+  turns them into psycopg's, and parameters are bound client-side (``ClientCursor``), so
+  PostgreSQL sees typed literals and the SQL of :mod:`certkit.registry.store` serves both.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+import time
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import conninfo
+
+from certkit.errors import CertkitError, InvalidInput, RegistryBusy
+from certkit.registry.dialect import SqlError
+from certkit.registry.schema import upgrade
+from certkit.registry.store import Store
+
+DEFAULT_BUSY_TIMEOUT = 15.0
+CHANNEL = "certkit_changes"
+WRITE_LOCK = 0x63657274  # "cert": the advisory lock every write transaction holds
+_POOL_SIZE = 4
+_SCHEMES = ("postgresql://", "postgres://")
+_NOTIFIED_TABLES = ("meta", "entries", "certificates", "well_known", "server_certificates")
+_NOTIFIED_TABLES_V2 = ("sessions",)
+
+_NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+# Timestamps (without time zone), integers and booleans, by PostgreSQL type OID: fetch_df
+# gives them the dtypes DuckDB's fetch_df gives.
+_TIMESTAMP_OIDS = frozenset({1114})
+_INTEGER_OIDS = frozenset({20, 21, 23})
+_BOOLEAN_OIDS = frozenset({16})
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.lower().startswith(_SCHEMES)
+
+
+@functools.lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """DuckDB placeholders to psycopg's: ``?`` -> ``%s``, ``$name`` -> ``%(name)s``."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%")).replace("?", "%s")
+
+
+def _naive_utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class PgConnection:
+    """A psycopg connection with the calls :class:`Store` makes of a DuckDB connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+        self._cursor = raw.cursor()
+
+    def execute(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> PgConnection:
+        try:
+            if params:
+                self._cursor.execute(translate(sql), params)
+            else:
+                self._cursor.execute(sql)
+        except psycopg.OperationalError as error:
+            raise _lost(error) from None
+        except psycopg.Error as error:
+            raise SqlError(str(error).strip()) from None
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall()
+
+    def fetch_df(self) -> Any:
+        """The result as a pandas DataFrame with DuckDB's dtypes (``datetime64[us]``,
+        ``int64``, ``bool``), also when it has no rows."""
+        import pandas as pd
+
+        description = self._cursor.description or []
+        names = [d.name for d in description]
+        frame = pd.DataFrame.from_records(self._cursor.fetchall(), columns=names)
+        for d in description:
+            column = frame[d.name]
+            if d.type_code in _TIMESTAMP_OIDS:
+                frame[d.name] = pd.to_datetime(column).astype("datetime64[us]")
+            elif d.type_code in _INTEGER_OIDS and not column.isna().any():
+                frame[d.name] = column.astype("int64")
+            elif d.type_code in _BOOLEAN_OIDS and not column.isna().any():
+                frame[d.name] = column.astype("bool")
+        return frame
+
+    def copy_rows(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Many rows through ``COPY ... FROM STDIN`` (datetimes as naive UTC)."""
+        names = list(columns)
+        quoted = ", ".join(f'"{name}"' for name in names)
+        count = len(columns[names[0]])
+        try:
+            with self._cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                for i in range(count):
+                    copy.write_row([_naive_utc(columns[name][i]) for name in names])
+        except psycopg.OperationalError as error:
+            raise _lost(error) from None
+        except psycopg.Error as error:
+            raise SqlError(str(error).strip()) from None
+
+
+def _lost(error: Exception) -> CertkitError:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "lock timeout" in text or "canceling statement due to lock timeout" in text:
+        return RegistryBusy(
+            "The PostgreSQL registry is busy: other writers held it too long. Try again in a "
+            "moment."
+        )
+    return CertkitError(f"Lost the connection to the PostgreSQL registry: {text}")
+
+
+def _location(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        parts = conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise InvalidInput(f"Invalid PostgreSQL URL: {str(error).strip()}") from None
+    host = parts.get("host") or "localhost"
+    port = parts.get("port") or "5432"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{parts.get('dbname') or ''}"
+
+
+_NOTIFY_SQL = f"""
+CREATE OR REPLACE FUNCTION certkit_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+"""
+
+
+def _install_notify(con: PgConnection) -> None:
+    """Statement triggers that announce every change of the tables authentication reads."""
+    con.execute(_NOTIFY_SQL)
+    for table in (*_NOTIFIED_TABLES, *_NOTIFIED_TABLES_V2):
+        con.execute(
+            f"CREATE OR REPLACE TRIGGER certkit_notify_{table} "
+            f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION certkit_notify()"
+        )
+
+
+class PostgresRegistry:
+    """A registry on a PostgreSQL server, shared by every process given the same URL."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, busy_timeout: float | None = None) -> None:
+        if not is_postgres_url(url):
+            raise InvalidInput(f"Not a PostgreSQL URL: {_location(url)}")
+        self.url = url
+        self.location = _location(url)
+        env_timeout = os.environ.get("CERTKIT_BUSY_TIMEOUT")
+        self.busy_timeout = (
+            busy_timeout
+            if busy_timeout is not None
+            else float(env_timeout)
+            if env_timeout
+            else DEFAULT_BUSY_TIMEOUT
+        )
+        self.retries = 0
+        self._pool: list[psycopg.Connection[Any]] = []
+        self._pool_lock = threading.Lock()
+        self._schema_current = False
+        self._changes = 0
+        self._listener: threading.Thread | None = None
+        self._listener_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresRegistry({self.location!r})"
+
+    # ------------------------------------------------------------ connections
+    def _connect(self) -> psycopg.Connection[Any]:
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.05
+        while True:
+            try:
+                return psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    cursor_factory=psycopg.ClientCursor,
+                    connect_timeout=max(1, int(min(self.busy_timeout, 10))),
+                    application_name="certkit",
+                )
+            except psycopg.Error as error:
+                text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                crowded = "too many clients" in text or "starting up" in text
+                if not crowded or time.monotonic() >= deadline:
+                    if crowded:
+                        raise RegistryBusy(
+                            f"The PostgreSQL registry {self.location} is busy ({text}). "
+                            "Try again in a moment."
+                        ) from None
+                    raise CertkitError(
+                        f"Cannot connect to the PostgreSQL registry {self.location}: {text}"
+                    ) from None
+            self.retries += 1
+            time.sleep(delay)
+            delay = min(delay * 1.6, 0.5)
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        with self._pool_lock:
+            while self._pool:
+                raw = self._pool.pop()
+                if not raw.closed:
+                    return raw
+        return self._connect()
+
+    def _checkin(self, raw: psycopg.Connection[Any]) -> None:
+        idle = not raw.closed and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with self._pool_lock:
+            if idle and len(self._pool) < _POOL_SIZE:
+                self._pool.append(raw)
+                return
+        raw.close()
+
+    def close(self) -> None:
+        """Close the pooled connections (a later transaction opens new ones)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, []
+        for raw in pool:
+            raw.close()
+
+    # ----------------------------------------------------------- transactions
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Store]:
+        raw = self._checkout()
+        con = PgConnection(raw)
+        try:
+            if not self._schema_current:
+                self._ensure_schema(con)
+            if write:
+                con.execute("BEGIN")
+                con.execute(f"SET LOCAL lock_timeout = '{int(self.busy_timeout * 1000)}ms'")
+                con.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+            else:
+                con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield Store(con)
+            except BaseException:
+                _rollback(raw)
+                raise
+            con.execute("COMMIT")
+        finally:
+            self._checkin(raw)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """One write transaction (serialised with every other writer): commit on success,
+        roll back on error."""
+        with self._transaction(write=True) as store:
+            yield store
+
+    @contextmanager
+    def read(self) -> Iterator[Store]:
+        """One consistent read-only snapshot; takes no lock."""
+        with self._transaction(write=False) as store:
+            yield store
+
+    def _ensure_schema(self, con: PgConnection) -> None:
+        """Create or upgrade the schema (once per process), under the write lock."""
+        con.execute("BEGIN")
+        try:
+            con.execute(f"SET LOCAL lock_timeout = '{int(self.busy_timeout * 1000)}ms'")
+            con.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+            upgraded = upgrade(con)
+            if upgraded or not _has_notify(con):
+                _install_notify(con)
+        except BaseException:
+            _rollback(con.raw)
+            raise
+        con.execute("COMMIT")
+        self._schema_current = True
+
+    # ----------------------------------------------------------- change feed
+    def change_stamp(self) -> Hashable:
+        """Changes whenever any process may have changed what authentication reads.
+
+        A background connection LISTENs on the channel the triggers notify; the stamp is
+        the count of notifications (and of reconnections: a lost listener may have missed
+        one). Costs nothing per call once listening.
+        """
+        if self._listener is None:
+            with self._listener_lock:
+                if self._listener is None:
+                    ready = threading.Event()
+                    thread = threading.Thread(
+                        target=self._listen, args=(ready,), name="certkit-listen", daemon=True
+                    )
+                    thread.start()
+                    ready.wait(timeout=5)
+                    self._listener = thread
+        return self._changes
+
+    def _listen(self, ready: threading.Event) -> None:
+        while True:
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, application_name="certkit-listen"
+                ) as raw:
+                    raw.execute(f"LISTEN {CHANNEL}")
+                    self._changes += 1  # anything before LISTEN went unheard
+                    ready.set()
+                    while True:
+                        for _ in raw.notifies(timeout=1.0):
+                            self._changes += 1
+            except psycopg.Error:
+                self._changes += 1
+                ready.set()
+                time.sleep(0.5)
+
+
+def _has_notify(con: PgConnection) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname LIKE 'certkit_notify_%' AND c.relnamespace = current_schema()::regnamespace"
+    ).fetchone()
+    return bool(row and row[0] >= len(_NOTIFIED_TABLES) + len(_NOTIFIED_TABLES_V2))
+
+
+def _rollback(raw: psycopg.Connection[Any]) -> None:
+    """Roll back an open transaction; a connection that cannot is closed, never reused."""
+    try:
+        if not raw.closed:
+            raw.execute("ROLLBACK")
+    except psycopg.Error:
+        raw.close()
