@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from certkit import pki
 from certkit.model import KeyType, Secret
 from certkit.ops import Certkit, open_certkit
+from tests.postgres import PostgresServer
 
 START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -55,26 +56,87 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+BACKENDS = ("duckdb", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run (each test gets a schema of its own)."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def kit(home: Path, clock: FakeClock) -> Certkit:
-    return open_certkit(home, clock=clock)
+def backend() -> str:
+    """The registry backend of ``kit``, ``cli`` and ``database_url``: DuckDB, unless a
+    module runs its tests on both (``backend = on_both_backends()``)."""
+    return "duckdb"
+
+
+def on_both_backends() -> Any:
+    """A ``backend`` fixture for a module whose every test runs on DuckDB and PostgreSQL."""
+
+    @pytest.fixture(params=BACKENDS)
+    def backend(request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    return backend
+
+
+@pytest.fixture
+def database_url(
+    backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str | None:
+    """None for the DuckDB file of the home; on PostgreSQL a fresh schema's URL, also set
+    as ``CERTKIT_DATABASE_URL`` so that the CLI and child processes use it as a user's would."""
+    if backend == "duckdb":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.new_schema_url()
+    monkeypatch.setenv("CERTKIT_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def kit(home: Path, clock: FakeClock, database_url: str | None) -> Certkit:
+    return open_certkit(home, clock=clock, database_url=database_url)
+
+
+def registry_rows(kit: Certkit) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the registry, on either backend."""
+    with kit.registry.read() as tx:
+        con = tx._con
+        tables = [
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() ORDER BY table_name"
+            ).fetchall()
+        ]
+        return {t: [tuple(r) for r in con.execute(f"SELECT * FROM {t}").fetchall()] for t in tables}
 
 
 def registry_digest(kit: Certkit) -> str:
     """A digest of every row of every table: equal digests mean an unchanged registry."""
     digest = hashlib.sha256()
-    with kit.registry.read() as tx:
-        con = tx._con
-        tables = [
-            r[0]
-            for r in con.execute(
-                "SELECT table_name FROM information_schema.tables ORDER BY table_name"
-            ).fetchall()
-        ]
-        for table in tables:
-            for row in con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall():
-                digest.update(repr(row).encode())
+    for table, rows in registry_rows(kit).items():
+        digest.update(table.encode())
+        for row in sorted(repr(row) for row in rows):
+            digest.update(row.encode())
     return digest.hexdigest()
+
+
+def registry_bytes(kit: Certkit) -> bytes:
+    """Every stored value as bytes (BLOBs raw), to search for what must never be stored."""
+    return b"\n".join(
+        bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+        for rows in registry_rows(kit).values()
+        for row in rows
+        for value in row
+    )
 
 
 @dataclass
@@ -88,6 +150,7 @@ class Result:
 def cli(
     home: Path,
     clock: FakeClock,
+    database_url: str | None,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[object]:

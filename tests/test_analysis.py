@@ -31,8 +31,11 @@ from certkit import analysis, pki
 from certkit.analysis import AnalysisSettings, expiry_report
 from certkit.errors import InvalidInput
 from certkit.model import CertificateRecord, CertState, KeyType, ListQuery
-from certkit.ops import Certkit
+from certkit.ops import Certkit, open_certkit
 from certkit.ops.expiry import AlertLevel, ExpiryThresholds
+from tests.conftest import on_both_backends
+
+backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
 DAY = timedelta(days=1)
 
@@ -281,7 +284,7 @@ def test_a_version_2_registry_is_upgraded(kit: Certkit, clock: Any) -> None:
         tx._con.execute("ALTER TABLE certificates DROP COLUMN spki_sha256")
         tx._con.execute("ALTER TABLE entries DROP COLUMN replaces")
         tx.set_meta("schema_version", "2")
-    reopened = type(kit)(kit.home, clock=clock)
+    reopened = open_certkit(kit.home.path, clock=clock)  # the same registry, on either backend
     record = reopened.show(new)
     assert isinstance(record, CertificateRecord) and record.replaces == old
     report = expiry_report(reopened)

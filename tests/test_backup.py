@@ -23,7 +23,9 @@ from certkit.home import Home
 from certkit.model import Actor, CertificateRecord, Clearance, ListQuery, Secret
 from certkit.ops import Certkit
 from certkit.registry.schema import SCHEMA_VERSION
-from tests.conftest import CertFactory, FakeClock, registry_digest
+from tests.conftest import CertFactory, FakeClock, on_both_backends, registry_digest
+
+backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
 PASSPHRASE = "backup-test-passphrase-1"
 HOSTNAMES = ["localhost", "127.0.0.1", "certkit.test"]

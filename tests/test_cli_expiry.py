@@ -22,6 +22,9 @@ from certkit import cli_expiry
 from certkit.cli import build_parser
 from certkit.errors import CertkitError
 from certkit.ops import Certkit
+from tests.conftest import on_both_backends
+
+backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
 DAY = timedelta(days=1)
 Run = Callable[..., Any]

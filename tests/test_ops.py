@@ -45,7 +45,17 @@ from certkit.model import (
 )
 from certkit.ops import Certkit, open_certkit
 from certkit.ops.twofactor import LOCKOUT, MAX_FAILURES
-from tests.conftest import START, CertFactory, FakeClock, registry_digest, self_signed
+from tests.conftest import (
+    START,
+    CertFactory,
+    FakeClock,
+    on_both_backends,
+    registry_bytes,
+    registry_digest,
+    self_signed,
+)
+
+backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
 PASSPHRASE = "Correct-Horse-Battery-Staple-42"
 HOSTNAMES = ["localhost", "127.0.0.1", "certkit.test"]
@@ -72,7 +82,9 @@ def _crt(made: GeneratedCertificate) -> x509.Certificate:
 
 
 def _home_bytes(kit: Certkit) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for p in kit.home.path.rglob("*") if p.is_file()}
+    """Every file of the home, and every value stored in the registry (on either backend)."""
+    files = {str(p): p.read_bytes() for p in kit.home.path.rglob("*") if p.is_file()}
+    return {**files, "registry rows": registry_bytes(kit)}
 
 
 def _wrong(code: str) -> str:
@@ -221,7 +233,8 @@ def test_generate_with_two_factor_returns_the_enrolment_once_and_never_stores_it
     assert isinstance(zipped_key, ec.EllipticCurvePrivateKey)
     scalar = zipped_key.private_numbers().private_value.to_bytes(32, "big")
     files = _home_bytes(ready)
-    assert any(name.endswith("registry.duckdb") for name in files)
+    duckdb_file = any(name.endswith("registry.duckdb") for name in files)
+    assert duckdb_file == (ready.registry.dialect == "duckdb")
     for name, data in files.items():
         for needle in (secret.encode(), secret.lower().encode(), PASSPHRASE.encode(), scalar):
             assert needle not in data, f"{needle!r} found in {name}"
@@ -393,7 +406,10 @@ def test_the_server_certificate_cannot_be_registered_as_a_client(ready: Certkit)
 def test_another_clusters_server_certificate_can_be_registered(
     ready: Certkit, tmp_path: Path, clock: FakeClock
 ) -> None:
-    other = open_certkit(tmp_path / "other-home", clock=clock)
+    other_home = tmp_path / "other-home"  # another cluster: a registry of its own
+    other = open_certkit(
+        other_home, clock=clock, database_url=f"duckdb:{other_home / 'registry.duckdb'}"
+    )
     other.initialise(cluster_name="Green", hostnames=["green.test"])
     (record,) = ready.register(
         other.export_server_certificates(), clearance="ClusterNode", name="green cluster"

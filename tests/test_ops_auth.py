@@ -24,7 +24,9 @@ from certkit.ops import Certkit, open_certkit
 from certkit.registry import Registry
 from certkit.registry.auth_queries import open_sessions
 from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.conftest import CertFactory, FakeClock, self_signed
+from tests.conftest import CertFactory, FakeClock, on_both_backends, self_signed
+
+backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
 
 def der(cert: x509.Certificate) -> bytes:

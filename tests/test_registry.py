@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 
 from certkit.errors import CertkitError, RegistryBusy
@@ -23,15 +24,27 @@ from certkit.model import (
     SortKey,
 )
 from certkit.ops.base import new_certificate
-from certkit.registry import NewCertificate, NewEntry, Registry
-from certkit.registry.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.conftest import START, CertFactory
+from certkit.registry import NewCertificate, NewEntry, Registry, RegistryBackend
+from certkit.registry.postgres import PostgresRegistry
+from certkit.registry.schema import SCHEMA_VERSION, migration
+from tests.conftest import BACKENDS, START, CertFactory
+from tests.postgres import PostgresServer
 
 DAY = timedelta(days=1)
 
 
+@pytest.fixture(params=BACKENDS)
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> RegistryBackend:
+    """A new registry on each backend: a DuckDB file, a PostgreSQL schema."""
+    if request.param == "duckdb":
+        return Registry(tmp_path / "registry.duckdb")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return PostgresRegistry(server.new_schema_url())
+
+
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
+def file_registry(tmp_path: Path) -> Registry:
+    """A DuckDB registry, for what only a file has (locks, other processes opening it)."""
     return Registry(tmp_path / "registry.duckdb")
 
 
@@ -75,11 +88,11 @@ def _names(registry: Registry, query: ListQuery) -> list[str]:
 # ---------------------------------------------------------------------------- schema
 
 
-def test_schema_is_created_and_versioned(registry: Registry) -> None:
-    assert not registry.path.exists()
-    with registry.read() as tx:
+def test_schema_is_created_and_versioned(file_registry: Registry) -> None:
+    assert not file_registry.path.exists()
+    with file_registry.read() as tx:
         assert tx.get_meta("schema_version") == str(SCHEMA_VERSION)
-    con = duckdb.connect(str(registry.path), read_only=True)
+    con = duckdb.connect(str(file_registry.path), read_only=True)
     try:
         tables = {
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
@@ -111,13 +124,25 @@ def test_a_newer_schema_is_refused_with_a_clear_message(registry: Registry) -> N
             pass
 
 
-def test_an_old_schema_upgrades_itself_and_keeps_its_rows(registry: Registry) -> None:
+def _write_first_version(registry: RegistryBackend) -> None:
+    """Make ``registry`` a registry written by the first version of certkit."""
+    sql = "INSERT INTO meta VALUES ('schema_version', '1'), ('cluster_name', 'old')"
+    if isinstance(registry, PostgresRegistry):
+        with psycopg.connect(registry.url, autocommit=True) as con:
+            con.execute(migration(1, postgres=True))
+            con.execute(sql)
+        return
+    assert isinstance(registry, Registry)
     con = duckdb.connect(str(registry.path))
-    try:  # a registry written by the first version of certkit
-        con.execute(MIGRATIONS[1])
-        con.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('cluster_name', 'old')")
+    try:
+        con.execute(migration(1))
+        con.execute(sql)
     finally:
         con.close()
+
+
+def test_an_old_schema_upgrades_itself_and_keeps_its_rows(registry: RegistryBackend) -> None:
+    _write_first_version(registry)
     with registry.read() as tx:
         assert tx.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert tx.get_meta("cluster_name") == "old"
@@ -616,11 +641,11 @@ def test_a_transaction_that_raises_leaves_nothing(registry: Registry, certs: Cer
         assert tx.get_meta("cluster_name") is None
 
 
-def test_no_connection_outlives_a_transaction(registry: Registry, certs: CertFactory) -> None:
-    _insert(registry, _entry("a", [_cert(certs, "a")]))
+def test_no_connection_outlives_a_transaction(file_registry: Registry, certs: CertFactory) -> None:
+    _insert(file_registry, _entry("a", [_cert(certs, "a")]))
     # another process can open the file as soon as the transaction is over
     code = subprocess.run(
-        [sys.executable, "-c", _HOLD.format(path=str(registry.path), seconds=0)],
+        [sys.executable, "-c", _HOLD.format(path=str(file_registry.path), seconds=0)],
         capture_output=True,
         timeout=60,
     )
@@ -639,12 +664,12 @@ _HOLD = textwrap.dedent(
 
 
 @pytest.fixture
-def held(registry: Registry) -> Iterator[subprocess.Popen[str]]:
-    """Another process that opens the registry file and keeps it open for a minute."""
-    with registry.read():
+def held(file_registry: Registry) -> Iterator[subprocess.Popen[str]]:
+    """Another process that opens the file_registry file and keeps it open for a minute."""
+    with file_registry.read():
         pass
     process = subprocess.Popen(
-        [sys.executable, "-c", _HOLD.format(path=str(registry.path), seconds=60)],
+        [sys.executable, "-c", _HOLD.format(path=str(file_registry.path), seconds=60)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -658,9 +683,9 @@ def held(registry: Registry) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_registry_busy_when_another_process_holds_the_file(
-    registry: Registry, held: subprocess.Popen[str]
+    file_registry: Registry, held: subprocess.Popen[str]
 ) -> None:
-    busy = Registry(registry.path, busy_timeout=0.3)
+    busy = Registry(file_registry.path, busy_timeout=0.3)
     started = time.monotonic()
     with pytest.raises(RegistryBusy) as caught:
         with busy.transaction():
@@ -668,17 +693,17 @@ def test_registry_busy_when_another_process_holds_the_file(
     assert time.monotonic() - started < 30
     assert busy.retries >= 1  # it retried before giving up
     message = str(caught.value)
-    assert "busy" in message and str(registry.path) in message
+    assert "busy" in message and str(file_registry.path) in message
     assert "0.3 s" in message
     assert "Try again" in message
 
 
 def test_busy_timeout_from_the_environment(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    file_registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CERTKIT_BUSY_TIMEOUT", "0.25")
-    assert Registry(registry.path).busy_timeout == 0.25
-    assert Registry(registry.path, busy_timeout=2).busy_timeout == 2
+    assert Registry(file_registry.path).busy_timeout == 0.25
+    assert Registry(file_registry.path, busy_timeout=2).busy_timeout == 2
 
 
 @pytest.mark.parametrize("size", [5, 20_000], ids=["small", "large"])

@@ -26,6 +26,9 @@ from certkit.model import (
     ListQuery,
 )
 from certkit.ops import Certkit
+from tests.conftest import on_both_backends, registry_rows
+
+backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
 OPERATOR = Actor(Clearance.OPERATOR, name="olga the operator")
 USER = Actor(Clearance.VALID_USER, name="ulf the user")
@@ -39,12 +42,8 @@ def record(kit: Certkit, thumbprint: str) -> CertificateRecord:
 
 
 def digest(kit: Certkit) -> list[Any]:
-    with kit.registry.read() as tx:
-        con = tx._con
-        return [
-            con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
-            for table in ("entries", "certificates", "audit_log")
-        ]
+    rows = registry_rows(kit)
+    return [sorted(rows[table]) for table in ("entries", "certificates", "audit_log")]
 
 
 @pytest.fixture

@@ -209,7 +209,7 @@ def shared_keys(store: Store, *, limit: int) -> pd.DataFrame:
             JOIN entries e ON e.id = c.entry_id
         )
         SELECT *, count(*) OVER (PARTITION BY spki_sha256) AS key_certificates,
-            count(DISTINCT spki_sha256) OVER () AS groups, count(*) OVER () AS total
+            (SELECT count(*) FROM shared) AS groups, count(*) OVER () AS total
         FROM members ORDER BY spki_sha256, not_after, thumbprint LIMIT $limit
     """
     return _frame(store, sql, {"limit": max(limit, 0)})

@@ -35,12 +35,14 @@ from psycopg import conninfo
 
 from certkit.errors import CertkitError, InvalidInput, RegistryBusy
 from certkit.registry.dialect import SqlError
-from certkit.registry.schema import upgrade
+from certkit.registry.schema import SCHEMA_VERSION, upgrade
 from certkit.registry.store import Store
 
 DEFAULT_BUSY_TIMEOUT = 15.0
 CHANNEL = "certkit_changes"
 WRITE_LOCK = 0x63657274  # "cert": the advisory lock every write transaction holds
+# One lock per registry: the schema's name tells registries in one database apart.
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))"
 _POOL_SIZE = 4
 _SCHEMES = ("postgresql://", "postgres://")
 _NOTIFIED_TABLES = ("meta", "entries", "certificates", "well_known", "server_certificates")
@@ -197,9 +199,7 @@ class PostgresRegistry:
         self._pool: list[psycopg.Connection[Any]] = []
         self._pool_lock = threading.Lock()
         self._schema_current = False
-        self._changes = 0
-        self._listener: threading.Thread | None = None
-        self._listener_lock = threading.Lock()
+        self._local = threading.local()  # the connection of this thread's open transaction
 
     def __repr__(self) -> str:
         return f"PostgresRegistry({self.location!r})"
@@ -259,6 +259,11 @@ class PostgresRegistry:
     # ----------------------------------------------------------- transactions
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Store]:
+        outer = getattr(self._local, "con", None)
+        if outer is not None:  # nested in this thread's open transaction: a savepoint of it
+            with self._savepoint(outer) as store:
+                yield store
+            return
         raw = self._checkout()
         con = PgConnection(raw)
         try:
@@ -267,17 +272,42 @@ class PostgresRegistry:
             if write:
                 con.execute("BEGIN")
                 con.execute(f"SET LOCAL lock_timeout = '{int(self.busy_timeout * 1000)}ms'")
-                con.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+                con.execute(_LOCK_SQL, [WRITE_LOCK])
             else:
                 con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            _check_version(con)
+            self._local.con = con
             try:
                 yield Store(con)
             except BaseException:
                 _rollback(raw)
                 raise
+            finally:
+                self._local.con = None
             con.execute("COMMIT")
+            if write:
+                _feed(self.url).bump()
         finally:
             self._checkin(raw)
+
+    @contextmanager
+    def _savepoint(self, con: PgConnection) -> Iterator[Store]:
+        """A transaction opened inside another of the same thread (lazy initialisation while
+        an operation runs) joins it: another connection would wait for the write lock that
+        this thread holds, forever."""
+        depth = getattr(self._local, "depth", 0) + 1
+        self._local.depth = depth
+        con.execute(f"SAVEPOINT certkit_{depth}")
+        try:
+            yield Store(con)
+        except BaseException:
+            if not con.raw.closed:
+                con.execute(f"ROLLBACK TO SAVEPOINT certkit_{depth}")
+            raise
+        else:
+            con.execute(f"RELEASE SAVEPOINT certkit_{depth}")
+        finally:
+            self._local.depth = depth - 1
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -297,7 +327,7 @@ class PostgresRegistry:
         con.execute("BEGIN")
         try:
             con.execute(f"SET LOCAL lock_timeout = '{int(self.busy_timeout * 1000)}ms'")
-            con.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+            con.execute(_LOCK_SQL, [WRITE_LOCK])
             upgraded = upgrade(con)
             if upgraded or not _has_notify(con):
                 _install_notify(con)
@@ -309,23 +339,41 @@ class PostgresRegistry:
 
     # ----------------------------------------------------------- change feed
     def change_stamp(self) -> Hashable:
-        """Changes whenever any process may have changed what authentication reads.
+        """Changes whenever any process may have changed what authentication reads (see
+        :class:`_ChangeFeed`); costs nothing per call once listening."""
+        return _feed(self.url).stamp()
 
-        A background connection LISTENs on the channel the triggers notify; the stamp is
-        the count of notifications (and of reconnections: a lost listener may have missed
-        one). Costs nothing per call once listening.
-        """
-        if self._listener is None:
-            with self._listener_lock:
-                if self._listener is None:
+
+class _ChangeFeed:
+    """Changes to one registry, as this process learns of them.
+
+    A background connection LISTENs on the channel the triggers notify; the stamp counts
+    notifications, commits of this process (known at once, before their notification comes
+    back) and reconnections (a lost listener may have missed one). One per URL and process,
+    shared by every :class:`PostgresRegistry` on it.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.count = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def bump(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def stamp(self) -> int:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
                     ready = threading.Event()
-                    thread = threading.Thread(
+                    self._thread = threading.Thread(
                         target=self._listen, args=(ready,), name="certkit-listen", daemon=True
                     )
-                    thread.start()
-                    ready.wait(timeout=5)
-                    self._listener = thread
-        return self._changes
+                    self._thread.start()
+            ready.wait(timeout=5)
+        return self.count
 
     def _listen(self, ready: threading.Event) -> None:
         while True:
@@ -334,15 +382,44 @@ class PostgresRegistry:
                     self.url, autocommit=True, application_name="certkit-listen"
                 ) as raw:
                     raw.execute(f"LISTEN {CHANNEL}")
-                    self._changes += 1  # anything before LISTEN went unheard
+                    self.bump()  # anything before LISTEN went unheard
                     ready.set()
                     while True:
                         for _ in raw.notifies(timeout=1.0):
-                            self._changes += 1
+                            self.bump()
             except psycopg.Error:
-                self._changes += 1
+                self.bump()
                 ready.set()
                 time.sleep(0.5)
+
+
+_FEEDS: dict[str, _ChangeFeed] = {}
+_FEEDS_LOCK = threading.Lock()
+
+
+def _feed(url: str) -> _ChangeFeed:
+    with _FEEDS_LOCK:
+        if url not in _FEEDS:
+            _FEEDS[url] = _ChangeFeed(url)
+        return _FEEDS[url]
+
+
+def _check_version(con: PgConnection) -> None:
+    """Refuse a registry that a newer certkit has upgraded since this process checked it
+    (a replica not yet upgraded, say): one indexed read per transaction."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = str(row[0]) if row else "none"
+    if version != str(SCHEMA_VERSION):
+        _rollback(con.raw)
+        newer = version.isdigit() and int(version) > SCHEMA_VERSION
+        raise CertkitError(
+            f"The registry has schema version {version}, "
+            + (
+                f"newer than this certkit ({SCHEMA_VERSION}); upgrade certkit."
+                if newer
+                else f"not this certkit's ({SCHEMA_VERSION}); restore it from a backup."
+            )
+        )
 
 
 def _has_notify(con: PgConnection) -> bool:
