@@ -605,6 +605,7 @@ _COMMANDS: dict[str, Handler] = {
     "purge": lambda args: cli_expiry.purge_command(_kit(args), args),
     "backup": lambda args: cli_backup.backup_command(_kit(args), args),
     "restore": lambda args: cli_backup.restore_command(_kit(args), args),
+    "migrate": lambda args: cli_backup.migrate_command(_kit(args), args),
 }
 
 

@@ -1,4 +1,5 @@
-"""``certkit backup`` and ``certkit restore``: the whole home in one file, and back.
+"""``certkit backup``, ``restore`` and ``migrate``: the whole home in one file, and back;
+the registry copied to another backend.
 
 ``certkit backup --out FILE`` writes a ``certkit-backup`` zip (``docs/backup-format.md``) of
 the registry and the home's key files; it refuses to overwrite an existing file and writes it
@@ -9,7 +10,11 @@ readable by its owner only. The key passphrase is not in it: keep ``CERTKIT_KEY_
 passphrase opens its secrets, then puts it in place. A registry with content is only replaced
 with ``--replace``, which asks for confirmation unless ``--yes``.
 
-:func:`add_parsers` adds both subcommands to the ``certkit`` parser; the handlers take the
+``certkit migrate --to URL [--replace] [--yes]`` copies the registry to the one a database
+URL names (``postgresql://...`` or ``duckdb:PATH``); a target with content is only replaced
+with ``--replace``, confirmed as for restore.
+
+:func:`add_parsers` adds the subcommands to the ``certkit`` parser; the handlers take the
 opened :class:`~certkit.ops.Certkit` (any :class:`~certkit.ops.backup.BackupOps`) and the
 parsed arguments and return the exit code.
 """
@@ -27,6 +32,7 @@ from certkit.errors import InvalidInput
 
 if TYPE_CHECKING:
     from certkit.ops.backup import BackupOps
+    from certkit.ops.migrate import MigrateOps
 
 
 def add_parsers(sub: Any) -> None:
@@ -37,6 +43,11 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("restore", help="restore the registry and key files from a backup")
     p.add_argument("file", help="a file written by 'certkit backup'")
     p.add_argument("--replace", action="store_true", help="discard a registry that is not empty")
+    p.add_argument("--yes", action="store_true", help="do not ask before replacing")
+
+    p = sub.add_parser("migrate", help="copy the registry to another database (URL)")
+    p.add_argument("--to", required=True, metavar="URL", help="postgresql://... or duckdb:PATH")
+    p.add_argument("--replace", action="store_true", help="discard a target that is not empty")
     p.add_argument("--yes", action="store_true", help="do not ask before replacing")
 
 
@@ -78,6 +89,15 @@ def backup_command(kit: BackupOps, args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmed(args: argparse.Namespace, question: str) -> bool:
+    """``--yes``, or a yes from the terminal; without a terminal, an error asking for --yes."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"{question.rstrip('?')}: this needs confirmation, add --yes.")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def restore_command(kit: BackupOps, args: argparse.Namespace) -> int:
     """``certkit restore FILE [--replace] [--yes]``."""
     path = Path(args.file).expanduser()
@@ -87,17 +107,28 @@ def restore_command(kit: BackupOps, args: argparse.Namespace) -> int:
         raise InvalidInput(f"{path} is a directory, not a backup file.") from None
     except OSError as error:
         raise InvalidInput(f"Cannot read {path}: {error.strerror}.") from None
-    if args.replace and not args.yes:
-        if not sys.stdin.isatty():
-            raise InvalidInput(
-                f"Replacing the registry in {kit.home.path} needs confirmation: add --yes."
-            )
-        answer = input(f"Replace the registry and key files in {kit.home.path}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Nothing restored.")
-            return 1
+    if args.replace and not _confirmed(
+        args, f"Replace the registry and key files in {kit.home.path}?"
+    ):
+        print("Nothing restored.")
+        return 1
     summary = kit.restore(data, replace=args.replace)
     print(summary)
     if summary.replaced:
         print("The registry that was there before has been replaced.", file=sys.stderr)
+    return 0
+
+
+def migrate_command(kit: MigrateOps, args: argparse.Namespace) -> int:
+    """``certkit migrate --to URL [--replace] [--yes]``."""
+    if args.replace and not _confirmed(args, "Replace the registry at the target?"):
+        print("Nothing migrated.")
+        return 1
+    summary = kit.migrate(args.to, replace=args.replace)
+    print(summary)
+    print(
+        "The source registry is unchanged. Point certkit at the new one: "
+        "--database-url or CERTKIT_DATABASE_URL (with the same home and key passphrase).",
+        file=sys.stderr,
+    )
     return 0

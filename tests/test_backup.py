@@ -19,11 +19,11 @@ import pytest
 from certkit import totp
 from certkit.cli_backup import add_parsers, backup_command, restore_command
 from certkit.errors import CertkitError, Conflict, InvalidInput, PermissionDenied
-from certkit.home import Home
 from certkit.model import Actor, CertificateRecord, Clearance, ListQuery, Secret
-from certkit.ops import Certkit
+from certkit.ops import Certkit, open_certkit
 from certkit.registry.schema import SCHEMA_VERSION
 from tests.conftest import CertFactory, FakeClock, on_both_backends, registry_digest
+from tests.postgres import PostgresServer
 
 backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
@@ -31,8 +31,30 @@ PASSPHRASE = "backup-test-passphrase-1"
 HOSTNAMES = ["localhost", "127.0.0.1", "certkit.test"]
 
 
-def _open(path: Path, clock: FakeClock) -> Certkit:
-    return Certkit(Home.at(path), clock=clock)
+@pytest.fixture
+def new_registry(backend: str, request: pytest.FixtureRequest) -> Callable[[], str | None]:
+    """A new, empty registry of the backend under test, for one more home: None gives the
+    home's own DuckDB file, on PostgreSQL a new schema's URL."""
+
+    def make() -> str | None:
+        if backend == "duckdb":
+            return None
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.new_schema_url()
+
+    return make
+
+
+@pytest.fixture
+def open_home(
+    clock: FakeClock, new_registry: Callable[[], str | None]
+) -> Callable[[Path], Certkit]:
+    """Open a certkit home with a registry of its own on the backend under test."""
+
+    def open_(path: Path) -> Certkit:
+        return open_certkit(path, clock=clock, database_url=new_registry())
+
+    return open_
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +63,8 @@ def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def source(tmp_path: Path, clock: FakeClock) -> Certkit:
-    return _open(tmp_path / "source", clock)
+def source(tmp_path: Path, open_home: Callable[[Path], Certkit]) -> Certkit:
+    return open_home(tmp_path / "source")
 
 
 @pytest.fixture
@@ -106,14 +128,18 @@ def _home_files(path: Path) -> dict[str, bytes]:
 
 # --------------------------------------------------------------- round trip
 def test_round_trip_into_a_new_home(
-    source: Certkit, populated: dict[str, Any], tmp_path: Path, clock: FakeClock
+    open_home: Callable[[Path], Certkit],
+    source: Certkit,
+    populated: dict[str, Any],
+    tmp_path: Path,
+    clock: FakeClock,
 ) -> None:
     before = _state(source)
     servers_before = [s.to_json(source.now()) for s in source.server_certificates(history=True)]
     assert len(servers_before) == 2
     data = source.backup()
 
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     summary = target.restore(data)
     assert summary.cluster_name == "Blue Cluster"
     assert summary.rows["entries"] == 4 and summary.rows["sessions"] == 1
@@ -154,9 +180,13 @@ def _records(kit: Certkit) -> list[CertificateRecord]:
 
 
 def test_restore_into_a_freshly_initialised_home_replaces_its_keys(
-    source: Certkit, populated: dict[str, Any], tmp_path: Path, clock: FakeClock
+    open_home: Callable[[Path], Certkit],
+    source: Certkit,
+    populated: dict[str, Any],
+    tmp_path: Path,
+    clock: FakeClock,
 ) -> None:
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     target.initialise(cluster_name="Other")
     (own,) = target.server_certificates()
     summary = target.restore(source.backup())
@@ -186,10 +216,14 @@ def _unchanged(kit: Certkit) -> Callable[[], None]:
 
 
 def test_restore_into_a_non_empty_registry_needs_replace(
-    source: Certkit, populated: dict[str, Any], tmp_path: Path, clock: FakeClock
+    open_home: Callable[[Path], Certkit],
+    source: Certkit,
+    populated: dict[str, Any],
+    tmp_path: Path,
+    clock: FakeClock,
 ) -> None:
     data = source.backup()
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     target.generate_client_certificate("zed")
     check = _unchanged(target)
     with pytest.raises(Conflict, match=r"not empty .*1 client certificate entries.*--replace"):
@@ -206,6 +240,7 @@ def test_restore_into_a_non_empty_registry_needs_replace(
 
 
 def test_restore_with_another_passphrase_is_refused(
+    open_home: Callable[[Path], Certkit],
     source: Certkit,
     populated: dict[str, Any],
     tmp_path: Path,
@@ -214,7 +249,7 @@ def test_restore_with_another_passphrase_is_refused(
 ) -> None:
     data = source.backup()
     monkeypatch.setenv("CERTKIT_KEY_PASSPHRASE", "another passphrase")
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     target.initialise()
     check = _unchanged(target)
     with pytest.raises(InvalidInput, match=r"passphrase does not open ca\.pfx"):
@@ -223,7 +258,11 @@ def test_restore_with_another_passphrase_is_refused(
 
 
 def test_restore_with_only_the_totp_key_wrong_is_refused(
-    source: Certkit, populated: dict[str, Any], tmp_path: Path, clock: FakeClock
+    open_home: Callable[[Path], Certkit],
+    source: Certkit,
+    populated: dict[str, Any],
+    tmp_path: Path,
+    clock: FakeClock,
 ) -> None:
     """The salt is part of the TOTP key: a backup whose salt was swapped opens no secret."""
     data = _rewrite(
@@ -231,7 +270,7 @@ def test_restore_with_only_the_totp_key_wrong_is_refused(
         "tables/meta.jsonl",
         lambda text: _replace_salt(text),
     )
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     check = _unchanged(target) if target.home.registry_path.exists() else None
     with pytest.raises(InvalidInput, match="two-factor secrets"):
         target.restore(data)
@@ -247,6 +286,7 @@ def _replace_salt(text: str) -> str:
 
 
 def test_restore_into_a_new_home_without_a_passphrase_is_refused(
+    open_home: Callable[[Path], Certkit],
     source: Certkit,
     populated: dict[str, Any],
     tmp_path: Path,
@@ -255,7 +295,7 @@ def test_restore_into_a_new_home_without_a_passphrase_is_refused(
 ) -> None:
     data = source.backup()
     monkeypatch.delenv("CERTKIT_KEY_PASSPHRASE")
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     with pytest.raises(InvalidInput, match="no key passphrase"):
         target.restore(data)
     assert _home_files(target.home.path) == {}
@@ -392,11 +432,16 @@ def _zip_of(members: dict[str, bytes]) -> bytes:
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_a_damaged_backup_is_refused_and_changes_nothing(
-    damage: str, source: Certkit, populated: dict[str, Any], tmp_path: Path, clock: FakeClock
+    open_home: Callable[[Path], Certkit],
+    damage: str,
+    source: Certkit,
+    populated: dict[str, Any],
+    tmp_path: Path,
+    clock: FakeClock,
 ) -> None:
     make, message = DAMAGES[damage]
     data = make(source.backup())
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     target.initialise()
     target.generate_client_certificate("keep me")
     for replace in (False, True):
@@ -412,7 +457,11 @@ def test_a_damaged_backup_is_refused_and_changes_nothing(
 
 
 def test_an_older_schema_version_is_upgraded_on_restore(
-    source: Certkit, populated: dict[str, Any], tmp_path: Path, clock: FakeClock
+    open_home: Callable[[Path], Certkit],
+    source: Certkit,
+    populated: dict[str, Any],
+    tmp_path: Path,
+    clock: FakeClock,
 ) -> None:
     """A backup of schema version 2 (no spki_sha256, no replaces) restores at version 3."""
 
@@ -433,7 +482,7 @@ def test_an_older_schema_version_is_upgraded_on_restore(
 
     data = _rewrite(source.backup(), "tables/certificates.jsonl", drop("spki_sha256"))
     data = _rewrite(data, "tables/entries.jsonl", drop("replaces"), manifest=v2)
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     summary = target.restore(data)
     assert summary.schema_version == 2
     assert _listing(target) == _listing(source)
@@ -463,6 +512,7 @@ def _run(kit: Certkit, *argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[
 
 
 def test_cli_backup_and_restore(
+    open_home: Callable[[Path], Certkit],
     source: Certkit,
     populated: dict[str, Any],
     tmp_path: Path,
@@ -480,7 +530,7 @@ def test_cli_backup_and_restore(
     assert code == 2 and err.startswith("error: ") and "already exists" in err
     assert err.count("\n") == 1 and out.read_bytes() == first
 
-    target = _open(tmp_path / "target", clock)
+    target = open_home(tmp_path / "target")
     code, stdout, _ = _run(target, "restore", str(out), capsys=capsys)
     assert code == 0 and "Restored cluster 'Blue Cluster'" in stdout
     assert _listing(target) == _listing(source)

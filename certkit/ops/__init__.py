@@ -14,6 +14,7 @@ from certkit.ops.auth import AuthOps
 from certkit.ops.backup import BackupOps
 from certkit.ops.clients import Edited, Registration, UploadPreview, normalize_thumbprint
 from certkit.ops.expiry import ExpiryOps
+from certkit.ops.migrate import MigrateOps
 from certkit.ops.renew import RenewOps
 from certkit.ops.server import ServerOps
 from certkit.ops.twofactor import TwoFactorOps
@@ -56,7 +57,7 @@ def zip_name(name: str) -> str:
     return f"{pki.safe_file_stem(validate_name(name))}.zip"
 
 
-class Certkit(RenewOps, ExpiryOps, BackupOps, AuthOps, TwoFactorOps, ServerOps):
+class Certkit(RenewOps, ExpiryOps, BackupOps, MigrateOps, AuthOps, TwoFactorOps, ServerOps):
     """certkit's operations on one home: clients, server certificates, well-known, 2FA.
 
     Example:
