@@ -402,7 +402,8 @@ GEN = ["generate", "x", "--clearance", "User", "--out", "{tmp}/out"]
             ["generate", "x", "--clearance", "User", "--out", "{tmp}/a-file"], id="out-is-a-file"
         ),
         pytest.param(["frobnicate"], id="unknown-command"),
-        pytest.param(["--database-url", "postgresql://db/x", "list"], id="postgres-not-yet"),
+        pytest.param(["--database-url", "mysql://db/x", "list"], id="unsupported-database-url"),
+        pytest.param(["migrate", "--to", "sqlite:x.db"], id="unsupported-migrate-target"),
     ],
 )
 def test_cli_usage_errors(

@@ -488,7 +488,7 @@ class ClientOps(Base):
             level or old.clearance or Clearance.VALID_USER,
             old.name,
         )
-        perms = _edit_permissions(old.permissions, permissions, set_permissions, remove_databases)
+        _edit_permissions(old.permissions, permissions, set_permissions, remove_databases)  # valid?
         enable = two_factor is True and not old.two_factor
         enrolment, token = (
             self._enrol(new_name or old.name, old.thumbprint) if enable else (None, None)
@@ -496,6 +496,18 @@ class ClientOps(Base):
         with self.registry.transaction() as tx:
             current = self._client_entry(tx, old.thumbprint, "edited")
             assert current.entry_id is not None
+            if current.clearance != old.clearance:  # changed meanwhile: check again
+                authz.check_edit(
+                    actor,
+                    current.clearance or Clearance.VALID_USER,
+                    level or current.clearance or Clearance.VALID_USER,
+                    current.name,
+                )
+            # From the entry as it is now, not as read above: another writer's change made
+            # meanwhile (another database added, say) is kept, never lost.
+            perms = _edit_permissions(
+                current.permissions, permissions, set_permissions, remove_databases
+            )
             if new_name:
                 self._check_names_free(tx, [new_name], exclude_entry=current.entry_id)
             keep_secret = tx.totp_state(current.entry_id).secret
