@@ -21,7 +21,8 @@ import pandas as pd
 
 from certkit.model import Clearance
 from certkit.registry.dialect import is_postgres
-from certkit.registry.store import _STATE_SQL, Store
+from certkit.registry.listing import _STATE_SQL
+from certkit.registry.store import Store
 
 STATES = ("valid", "expiring", "expired", "not-yet-valid")
 GROUPS = ("Admin", "Operator", "User")

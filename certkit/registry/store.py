@@ -1,114 +1,35 @@
 """Queries of one registry transaction: rows in, model objects out.
 
-Only this module and :mod:`certkit.registry.schema` contain SQL. Every method runs on the
-connection of the transaction that created the :class:`Store`.
+All SQL lives in this package. :class:`Store` gathers the query groups (entries here; the
+listing in :mod:`~certkit.registry.listing`; well-known, server certificates and the audit
+log in :mod:`~certkit.registry.trust_queries`); every method runs on the connection of the
+transaction that created it.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from certkit.model import (
-    Access,
-    AuditEvent,
-    CertificateRecord,
-    CertKind,
-    CertState,
-    Clearance,
-    ListQuery,
-    Page,
-    ServerCertificate,
-    SortKey,
-    WellKnownEntry,
-)
+from certkit.model import Access, CertificateRecord, Clearance
 from certkit.registry.dialect import is_postgres
+from certkit.registry.listing import ListingQueries
+from certkit.registry.tables import (
+    _FEW_ROWS,
+    _RECORD_COLUMNS,
+    NewCertificate,
+    NewEntry,
+    TotpState,
+    _aware,
+    _column,
+    _db,
+    _utc,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class NewCertificate:
-    """One certificate to store, with the columns derived from its DER."""
-
-    thumbprint: str
-    sha256: str
-    subject: str
-    issuer: str
-    serial: str
-    not_before: datetime
-    not_after: datetime
-    der: bytes
-    spki_sha256: str | None = None  # SHA-256 of the SubjectPublicKeyInfo (hex); None: unknown
-
-
-@dataclass(frozen=True, slots=True)
-class NewEntry:
-    """A registry entry to insert: settings and its certificates (the first is the primary)."""
-
-    name: str
-    kind: CertKind
-    clearance: Clearance
-    permissions: Mapping[str, Access]
-    two_factor: bool
-    certificates: Sequence[NewCertificate]
-    created_at: datetime
-    created_by: str
-    totp_secret: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TotpState:
-    entry_id: int
-    secret: str | None
-    last_timecode: int | None
-    failures: int
-    locked_until: datetime | None
-
-
-def _db(moment: datetime | None) -> datetime | None:
-    """Aware datetime -> naive UTC for a TIMESTAMP column."""
-    return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_NAT = -(2**63)  # numpy's NaT as int64
-
-
-def _epoch_us(moment: datetime | None) -> int:
-    """Microseconds since 1970 UTC (``_NAT`` for None), for a ``datetime64[us]`` column.
-
-    About 8x faster than letting numpy convert 10,000 datetime objects one by one.
-    """
-    if moment is None:
-        return _NAT
-    aware = moment if moment.tzinfo is not None else moment.astimezone(UTC)
-    return (aware - _EPOCH) // _MICROSECOND
-
-
-def _utc(moment: datetime) -> datetime:
-    """A datetime as the registry gives it back: aware UTC (naive ones count as local time,
-    as :func:`_db` and :func:`_epoch_us` store them)."""
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.replace(tzinfo=UTC)
-
-
-def _like_literal(text: str) -> str:
-    """``text`` for a LIKE pattern (escape character ``\\``), matching ``%`` and ``_`` literally."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _column(values: Sequence[str]) -> dict[str, Any]:
-    """Strings as a one-column table ``v`` for DuckDB's replacement scan (bulk paths only)."""
-    import numpy as np  # as _insert_columns: only uploads of many certificates need it
-
-    return {"v": np.array(values, dtype=object)}
+__all__ = ["NewCertificate", "NewEntry", "Store", "TotpState"]
+from certkit.registry.trust_queries import TrustQueries
 
 
 def _databases_key(permissions: Mapping[str, Access]) -> str:
@@ -116,52 +37,15 @@ def _databases_key(permissions: Mapping[str, Access]) -> str:
     return "|" + "".join(f"{db.lower()}|" for db in permissions)
 
 
-_RECORD_COLUMNS = """
-    e.id, e.name, e.kind, e.clearance, e.permissions, e.two_factor, e.primary_thumbprint,
-    e.not_before, e.not_after, e.last_used, e.created_at, e.replaced_by,
-    c.sha256, c.subject, c.issuer, c.serial, {others} AS others, e.replaces
-"""
 _ENTRY_COLUMNS = _RECORD_COLUMNS.format(
     others="(SELECT array_agg(o.thumbprint ORDER BY o.position) "
     "FROM certificates o WHERE o.entry_id = e.id AND o.position > 0)"
 )
-_OTHERS = 16  # the column of _ENTRY_COLUMNS with the other members of a collection
-_MEMBERS_SQL = (  # the other members of some entries' collections, for list_entries
-    "SELECT entry_id, thumbprint FROM certificates WHERE position > 0 "
-    "AND entry_id IN (SELECT unnest(?::BIGINT[])) ORDER BY entry_id, position"
-)
 _ENTRY_FROM = "entries e JOIN certificates c ON c.thumbprint = e.primary_thumbprint"
-_FEW_ROWS = 32  # insert_entries: up to this many certificates without numpy
-_TIME_COLUMNS = frozenset({"not_before", "not_after", "created_at", "at"})
-_NUMPY_TYPES = {"id": "int64", "entry_id": "int64", "position": "int32", "two_factor": "bool"}
-_COUNTS = 18  # list_entries: the column after _ENTRY_COLUMNS with [group, state, count] lists
-
-_SORT_COLUMNS = {
-    SortKey.NAME: "e.name_key",
-    SortKey.EXPIRATION: "e.not_after",
-    SortKey.VALID_FROM: "e.not_before",
-    SortKey.LAST_USED: "e.last_used",
-}
-
-_HEX = re.compile(r"[0-9A-F]+")
-
-_GROUP_SQL = (
-    "CASE WHEN e.clearance IN ('ClusterAdmin', 'ClusterNode') THEN 'Admin' "
-    "WHEN e.clearance = 'Operator' THEN 'Operator' ELSE 'User' END"
-)
-# An entry replaced by its renewal is never "expiring": nothing breaks when it expires.
-_STATE_SQL = (
-    "CASE WHEN e.not_after <= $now THEN 'expired' "
-    "WHEN e.not_before > $now THEN 'not-yet-valid' "
-    "WHEN e.not_after <= $soon AND e.replaced_by IS NULL THEN 'expiring' ELSE 'valid' END"
-)
 
 
-class Store:
+class Store(ListingQueries, TrustQueries):
     """The queries of one transaction."""
-
-    def __init__(self, con: Any) -> None:  # a DuckDB connection or a PgConnection
-        self._con = con
 
     # ----------------------------------------------------------------- meta
     def get_meta(self, key: str) -> str | None:
@@ -175,31 +59,6 @@ class Store:
         )
 
     # -------------------------------------------------------------- entries
-    def _record(self, row: Sequence[Any]) -> CertificateRecord:
-        permissions = {db: Access(a) for db, a in json.loads(row[4]).items()}
-        not_before, not_after = _aware(row[7]), _aware(row[8])
-        assert not_before is not None and not_after is not None
-        return CertificateRecord(
-            name=row[1],
-            thumbprint=row[6],
-            sha256=row[12],
-            kind=CertKind(row[2]),
-            clearance=Clearance(row[3]),
-            permissions=permissions,
-            not_before=not_before,
-            not_after=not_after,
-            last_used=_aware(row[9]),
-            two_factor=bool(row[5]),
-            collection=tuple(row[16] or ()),  # NULL: no other members
-            subject=row[13],
-            issuer=row[14],
-            serial=row[15],
-            created_at=_aware(row[10]),
-            replaced_by=row[11],
-            replaces=row[17],
-            entry_id=int(row[0]),
-        )
-
     def entry(self, entry_id: int) -> CertificateRecord | None:
         row = self._con.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRY_FROM} WHERE e.id = ?", [entry_id]
@@ -384,47 +243,6 @@ class Store:
             )
         return records
 
-    def _insert_values(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
-        """One ``INSERT ... VALUES (...), (...)`` of a few rows (datetimes as naive UTC)."""
-        names = list(columns)
-        count = len(columns[names[0]])
-        row = "(" + ", ".join("?" * len(names)) + ")"
-        values = [
-            _db(value) if isinstance(value, datetime) else value
-            for i in range(count)
-            for value in (columns[name][i] for name in names)
-        ]
-        quoted = ", ".join(f'"{name}"' for name in names)
-        self._con.execute(
-            f"INSERT INTO {table} ({quoted}) VALUES {', '.join([row] * count)}", values
-        )
-
-    def _insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
-        """A columnar insert of many rows: from numpy arrays (DuckDB's replacement scan), or
-        PostgreSQL's ``COPY``."""
-        if is_postgres(self._con):
-            self._con.copy_rows(table, columns)
-            return
-        import numpy as np  # bulk path only: keeps other commands light
-
-        def array(name: str, values: Sequence[Any]) -> Any:
-            if name in _TIME_COLUMNS:  # 8x faster than numpy converting datetime objects
-                epoch = np.array([_epoch_us(v) for v in values], dtype="int64")
-                return epoch.view("datetime64[us]")
-            return np.array(values, dtype=_NUMPY_TYPES.get(name, "object"))
-
-        new_rows = {  # noqa: F841 - read by DuckDB's replacement scan
-            name: array(name, values) for name, values in columns.items()
-        }
-        names = ", ".join(f'"{name}"' for name in columns)
-        chosen = ", ".join("der::BLOB" if name == "der" else f'"{name}"' for name in columns)
-        self._con.execute(f"INSERT INTO {table} ({names}) SELECT {chosen} FROM new_rows")
-        # Many rows: checkpoint at COMMIT rather than when the connection closes (which
-        # it does right after). The same single write into the file, but a large commit
-        # (10,000 certificates, ~10 MB) then skips writing everything to the WAL first:
-        # ~15 ms less for an upload of 10,000. (A setting of this short-lived connection.)
-        self._con.execute("SET checkpoint_threshold = '0b'")
-
     def update_entry(
         self,
         entry_id: int,
@@ -489,109 +307,6 @@ class Store:
         row = self._con.execute("SELECT count(*) FROM entries").fetchone()
         return int(row[0]) if row else 0
 
-    def list_entries(self, query: ListQuery, now: datetime) -> Page:
-        """A filtered, sorted page, with counts per clearance group and per state."""
-        params: dict[str, Any] = {"now": _db(now), "soon": _db(now + query.threshold)}
-        common: list[str] = []
-        if query.search.strip():
-            text = query.search.strip()
-            params["search"] = f"%{_like_literal(text.lower())}%"
-            hex_text = text.upper().replace(":", "")
-            if _HEX.fullmatch(hex_text):
-                params["search_tp"] = f"%{hex_text}%"
-                common.append(
-                    "(e.name_key LIKE $search ESCAPE '\\' OR EXISTS (SELECT 1 FROM certificates s "
-                    "WHERE s.entry_id = e.id AND s.thumbprint LIKE $search_tp))"
-                )
-            else:  # no thumbprint holds anything but hex digits: skip scanning them all
-                common.append("e.name_key LIKE $search ESCAPE '\\'")
-        if query.database:
-            params["database"] = f"%|{_like_literal(query.database.strip().lower())}|%"
-            common.append("e.databases LIKE $database ESCAPE '\\'")
-        if query.clearance:
-            params["group"] = query.clearance
-        if query.state:
-            params["state"] = query.state.value
-
-        def where(*extra: str | None) -> str:
-            parts = [*common, *(p for p in extra if p)]
-            return ("WHERE " + " AND ".join(parts)) if parts else ""
-
-        def counted(rows: Sequence[Sequence[Any]]) -> tuple[dict[str, int], dict[str, int], int]:
-            by_group: dict[str, int] = {}
-            by_state: dict[str, int] = {}
-            total = 0
-            for group, state, count in rows:
-                if not query.state or state == query.state.value:
-                    by_group[group] = by_group.get(group, 0) + count
-                if not query.clearance or group == query.clearance:
-                    by_state[state] = by_state.get(state, 0) + count
-                if (not query.state or state == query.state.value) and (
-                    not query.clearance or group == query.clearance
-                ):
-                    total += count
-            return by_group, by_state, total
-
-        def bind(sql: str) -> dict[str, Any]:
-            return {k: v for k, v in params.items() if f"${k}" in sql}
-
-        order = _SORT_COLUMNS[query.sort]
-        direction = "DESC" if query.descending else "ASC"
-        ordering = f"{order} {direction} NULLS LAST, e.name_key, e.id"
-        page_where = " AND ".join(
-            part
-            for part in (
-                "m.grp = $group" if query.clearance else "",
-                "m.st = $state" if query.state else "",
-            )
-            if part
-        )
-        # One pass over the entries (100,000 of them take most of the time): the matches,
-        # filtered once; their counts per group and state; the page's ids. Only then the
-        # certificate columns and collection members, of the page's rows alone. The primary
-        # certificate is found by (entry_id, position 0), which insert_entries writes for
-        # primary_thumbprint: on a fresh connection, matching 50 ids against the integer
-        # column loads ~5 ms less than matching 50 thumbprints against 100,000 strings.
-        page_sql = (
-            f"WITH matched AS MATERIALIZED (SELECT e.id, e.name_key, {order} AS sort_key, "
-            f"{_GROUP_SQL} AS grp, ({_STATE_SQL}) AS st FROM entries e {where()}), "
-            "page AS (SELECT m.id FROM matched m "
-            + (f"WHERE {page_where} " if page_where else "")
-            + f"ORDER BY m.sort_key {direction} NULLS LAST, m.name_key, m.id "
-            + ("LIMIT $limit OFFSET $offset" if query.limit is not None else "")
-            + f") SELECT {_RECORD_COLUMNS.format(others='NULL')}, "
-            "(SELECT array_agg(ARRAY[grp, st, n::VARCHAR]) FROM "
-            "(SELECT grp, st, count(*) AS n FROM matched GROUP BY 1, 2) AS g) AS counts "
-            "FROM page JOIN entries e ON e.id = page.id "
-            f"JOIN certificates c ON c.entry_id = e.id AND c.position = 0 ORDER BY {ordering}"
-        )
-        if query.limit is not None:
-            params["limit"], params["offset"] = max(query.limit, 0), max(query.offset, 0)
-        rows = self._con.execute(page_sql, bind(page_sql)).fetchall()
-        if rows:
-            counts = [(g, s, int(n)) for g, s, n in rows[0][_COUNTS] or []]
-            # Collections in a query of their own: as a correlated subquery of the page they
-            # cost ~2 ms more (DuckDB plans a join and an aggregate for it).
-            members: dict[int, list[str]] = {r[0]: [] for r in rows}
-            for entry_id, thumbprint in self._con.execute(_MEMBERS_SQL, [list(members)]).fetchall():
-                members[entry_id].append(thumbprint)
-            rows = [(*r[:_OTHERS], members[r[0]], *r[_OTHERS + 1 :]) for r in rows]
-        else:  # an empty page carries no counts: count on their own
-            count_sql = (
-                f"SELECT {_GROUP_SQL} AS grp, ({_STATE_SQL}) AS st, count(*) FROM entries e "
-                f"{where()} GROUP BY 1, 2"
-            )
-            counts = self._con.execute(count_sql, bind(count_sql)).fetchall()
-        by_group, by_state, total = counted(counts)
-        return Page(
-            records=tuple(self._record(r) for r in rows),
-            total=total,
-            offset=max(query.offset, 0),
-            limit=query.limit or total,
-            counts_by_clearance=by_group,
-            counts_by_state={s.value: by_state.get(s.value, 0) for s in CertState},
-        )
-
     # ------------------------------------------------------------ last used
     def touch_last_used(self, thumbprint: str, at: datetime) -> None:
         """Record a use; the latest time wins (never moves backwards)."""
@@ -631,209 +346,3 @@ class Store:
             "totp_locked_until = ? WHERE id = ?",
             [last_timecode, failures, _db(locked_until), entry_id],
         )
-
-    # ----------------------------------------------------------- well-known
-    def _next_row_id(self) -> int:
-        row = self._con.execute("SELECT nextval('row_ids')").fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def add_well_known(
-        self,
-        kind: CertKind,
-        thumbprint: str,
-        certificate: NewCertificate | None,
-        *,
-        at: datetime,
-        by: str,
-    ) -> int:
-        row_id = self._next_row_id()
-        c = certificate
-        self._con.execute(
-            "INSERT INTO well_known VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                row_id,
-                kind.value,
-                thumbprint,
-                c and c.sha256,
-                c and c.subject,
-                c and c.issuer,
-                c and c.serial,
-                _db(c.not_before) if c else None,
-                _db(c.not_after) if c else None,
-                c and c.der,
-                _db(at),
-                by,
-            ],
-        )
-        return row_id
-
-    def _well_known(self, row: Sequence[Any]) -> WellKnownEntry:
-        return WellKnownEntry(
-            id=int(row[0]),
-            kind=CertKind(row[1]),
-            thumbprint=row[2],
-            sha256=row[3],
-            subject=row[4],
-            issuer=row[5],
-            serial=row[6],
-            not_before=_aware(row[7]),
-            not_after=_aware(row[8]),
-            added_at=_aware(row[10]) or datetime.now(UTC),
-            added_by=row[11],
-        )
-
-    def well_known(self, kind: CertKind | None = None) -> list[WellKnownEntry]:
-        rows = self._con.execute(
-            "SELECT * FROM well_known WHERE ? IS NULL OR kind = ? ORDER BY id",
-            [kind and kind.value, kind and kind.value],
-        ).fetchall()
-        return [self._well_known(r) for r in rows]
-
-    def well_known_issuer_ders(self) -> list[bytes]:
-        rows = self._con.execute(
-            "SELECT der FROM well_known WHERE kind = 'well-known-issuer' ORDER BY id"
-        ).fetchall()
-        return [bytes(r[0]) for r in rows]
-
-    def remove_well_known(self, row_id: int) -> WellKnownEntry | None:
-        row = self._con.execute("SELECT * FROM well_known WHERE id = ?", [row_id]).fetchone()
-        if row is None:
-            return None
-        self._con.execute("DELETE FROM well_known WHERE id = ?", [row_id])
-        return self._well_known(row)
-
-    # --------------------------------------------------- server certificates
-    def install_server_certificate(
-        self,
-        node: str,
-        certificate: NewCertificate,
-        *,
-        hostnames: Sequence[str],
-        key_file: str,
-        at: datetime,
-    ) -> None:
-        """Make this the node's active certificate; the previous one goes to history."""
-        self._con.execute(
-            "UPDATE server_certificates SET retired_at = ? WHERE node = ? AND retired_at IS NULL",
-            [_db(at), node],
-        )
-        c = certificate
-        self._con.execute(
-            "INSERT INTO server_certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-            [
-                self._next_row_id(),
-                node,
-                c.thumbprint,
-                c.sha256,
-                c.subject,
-                c.issuer,
-                c.serial,
-                _db(c.not_before),
-                _db(c.not_after),
-                json.dumps(list(hostnames)),
-                c.der,
-                key_file,
-                _db(at),
-            ],
-        )
-
-    def server_certificates(self, *, history: bool = False) -> list[ServerCertificate]:
-        rows = self._con.execute(
-            "SELECT node, thumbprint, sha256, subject, issuer, serial, not_before, not_after, "
-            "hostnames, installed_at, retired_at, key_file FROM server_certificates "
-            "WHERE ? OR retired_at IS NULL ORDER BY node, installed_at DESC, id DESC",
-            [history],
-        ).fetchall()
-        return [
-            ServerCertificate(
-                node=r[0],
-                thumbprint=r[1],
-                sha256=r[2],
-                subject=r[3],
-                issuer=r[4],
-                serial=r[5],
-                not_before=_aware(r[6]) or datetime.min,
-                not_after=_aware(r[7]) or datetime.min,
-                hostnames=tuple(json.loads(r[8])),
-                installed_at=_aware(r[9]) or datetime.min,
-                retired_at=_aware(r[10]),
-                key_file=r[11],
-            )
-            for r in rows
-        ]
-
-    def server_certificate_der(self, thumbprint: str) -> bytes | None:
-        row = self._con.execute(
-            "SELECT der FROM server_certificates WHERE thumbprint = ? ORDER BY id DESC",
-            [thumbprint],
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    # ---------------------------------------------------------------- audit
-    def audit(
-        self,
-        *,
-        at: datetime,
-        actor: str,
-        action: str,
-        thumbprint: str | None = None,
-        name: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> None:
-        self._con.execute(
-            "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                self._next_row_id(),
-                _db(at),
-                actor,
-                action,
-                thumbprint,
-                name,
-                json.dumps(dict(details or {}), sort_keys=True, default=str),
-            ],
-        )
-
-    def audit_many(
-        self,
-        *,
-        at: datetime,
-        actor: str,
-        action: str,
-        items: Sequence[tuple[str | None, str | None, Mapping[str, Any]]],
-    ) -> None:
-        """One audit event per (thumbprint, name, details), in one insert."""
-        if not items:
-            return
-        ids = self._con.execute(
-            "SELECT nextval('row_ids') FROM generate_series(1, ?)", [len(items)]
-        ).fetchall()
-        encoded: dict[int, str] = {}  # by id(): an upload of 10,000 shares one details dict
-
-        def encode(details: Mapping[str, Any]) -> str:
-            key = id(details)
-            if key not in encoded:
-                encoded[key] = json.dumps(dict(details), sort_keys=True, default=str)
-            return encoded[key]
-
-        events: dict[str, list[Any]] = {
-            "id": [int(r[0]) for r in ids],
-            "at": [at] * len(items),
-            "actor": [actor] * len(items),
-            "action": [action] * len(items),
-            "thumbprint": [i[0] for i in items],
-            "name": [i[1] for i in items],
-            "details": [encode(i[2]) for i in items],
-        }
-        insert = self._insert_values if len(items) <= _FEW_ROWS else self._insert_columns
-        insert("audit_log", events)
-
-    def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
-        rows = self._con.execute(
-            'SELECT "at", actor, action, thumbprint, name, details FROM audit_log '
-            "ORDER BY id DESC LIMIT ?",
-            [limit],
-        ).fetchall()
-        return [
-            AuditEvent(_aware(r[0]) or datetime.min, r[1], r[2], r[3], r[4], r[5]) for r in rows
-        ]
