@@ -12,12 +12,13 @@ from certkit.home import Home
 from certkit.model import DEFAULT_EXPIRING_THRESHOLD, Clock, utc_now
 from certkit.ops.auth import AuthOps
 from certkit.ops.backup import BackupOps
-from certkit.ops.clients import Edited, Registration, UploadPreview, normalize_thumbprint
+from certkit.ops.clients import Edited, normalize_thumbprint
 from certkit.ops.expiry import ExpiryOps
 from certkit.ops.migrate import MigrateOps
 from certkit.ops.renew import RenewOps
 from certkit.ops.server import ServerOps
 from certkit.ops.twofactor import TwoFactorOps
+from certkit.ops.uploads import Registration, UploadOps, UploadPreview
 from certkit.registry import open_registry
 
 __all__ = [
@@ -57,7 +58,9 @@ def zip_name(name: str) -> str:
     return f"{pki.safe_file_stem(validate_name(name))}.zip"
 
 
-class Certkit(RenewOps, ExpiryOps, BackupOps, MigrateOps, AuthOps, TwoFactorOps, ServerOps):
+class Certkit(
+    UploadOps, RenewOps, ExpiryOps, BackupOps, MigrateOps, AuthOps, TwoFactorOps, ServerOps
+):
     """certkit's operations on one home: clients, server certificates, well-known, 2FA.
 
     Example:
