@@ -7,14 +7,14 @@ stderr, never a traceback). Commands that only read import no pandas or widgets.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING
 
-from certkit import cli_backup, cli_expiry
+from certkit import cli_backup, cli_expiry, cli_server
+from certkit.cli_common import Parser, passphrase_options, print_json, read_file, read_passphrase
 from certkit.errors import CertkitError, InvalidInput
 from certkit.model import GeneratedCertificate, Secret
 
@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from certkit.ops import Certkit
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
 def _count(text: str) -> int:
@@ -40,12 +35,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _passphrase_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--passphrase-env", metavar="VAR", help="read the passphrase from $VAR")
-    group.add_argument("--passphrase-file", metavar="F", help="read the passphrase from file F")
-
-
 def _generate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expires", default="5y", help="validity: 5y, 18m, 90d (default 5y)")
     parser.add_argument(
@@ -54,13 +43,13 @@ def _generate_options(parser: argparse.ArgumentParser) -> None:
         choices=["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"],
     )
     parser.add_argument("--pkcs12", default="modern", choices=["modern", "legacy"])
-    _passphrase_options(parser)
+    passphrase_options(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the zip")
     parser.add_argument("--json", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="certkit", description="Client and server certificates.")
+    parser = Parser(prog="certkit", description="Client and server certificates.")
     parser.add_argument(
         "--home", metavar="DIR", help="certkit home (default $CERTKIT_HOME or ~/.certkit)"
     )
@@ -69,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="registry database (default: the DuckDB file in the home)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("init", help="initialise a home: CA and server certificate")
     p.add_argument("--cluster-name")
@@ -85,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("upload", help="register existing certificates from a file")
     p.add_argument("file")
-    _passphrase_options(p)
+    passphrase_options(p)
     p.add_argument("--name")
     p.add_argument("--clearance", required=True)
     p.add_argument("--db", action="append", default=[], metavar="DB=ACCESS")
@@ -130,27 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("thumbprint")
     p.add_argument("--yes", action="store_true", help="do not ask")
 
-    server = sub.add_parser("server", help="server certificates").add_subparsers(
-        dest="server_command", required=True, parser_class=_Parser
-    )
-    p = server.add_parser("show")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--history", action="store_true")
-    p = server.add_parser("export")
-    p.add_argument("--out", required=True, metavar="FILE")
-    p = server.add_parser("replace")
-    p.add_argument("file")
-    _passphrase_options(p)
-    p.add_argument("--node")
-
-    known = sub.add_parser("well-known", help="well-known admin certificates and issuers")
-    known_sub = known.add_subparsers(dest="known_command", required=True, parser_class=_Parser)
-    known_sub.add_parser("add-admin").add_argument("thumbprint")
-    p = known_sub.add_parser("add-issuer")
-    p.add_argument("file")
-    known_sub.add_parser("remove").add_argument("id")
-    known_sub.add_parser("list").add_argument("--json", action="store_true")
-
+    cli_server.add_parsers(sub)
     cli_expiry.add_parsers(sub)
     cli_backup.add_parsers(sub)
 
@@ -167,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="only 127.0.0.1 without the front door")
 
     two_factor = sub.add_parser("2fa", help="two-factor authentication").add_subparsers(
-        dest="twofa_command", required=True, parser_class=_Parser
+        dest="twofa_command", required=True, parser_class=Parser
     )
     p = two_factor.add_parser("check", help="exit 0 if the code is accepted, 1 if refused")
     p.add_argument("thumbprint")
@@ -183,27 +152,6 @@ def _kit(args: argparse.Namespace) -> Certkit:
     return open_certkit(args.home, database_url=url or None)
 
 
-def _read_passphrase(args: argparse.Namespace) -> Secret | None:
-    if getattr(args, "passphrase_env", None):
-        value = os.environ.get(args.passphrase_env)
-        if value is None:
-            raise InvalidInput(f"The environment variable {args.passphrase_env} is not set.")
-        return Secret(value) if value else None
-    if getattr(args, "passphrase_file", None):
-        try:
-            text = Path(args.passphrase_file).read_text().rstrip("\r\n")
-        except OSError as error:
-            raise InvalidInput(f"Cannot read {args.passphrase_file}: {error.strerror}.") from None
-        return Secret(text) if text else None
-    return None
-
-
-def _read_file(path: str) -> bytes:
-    from certkit.ops import read_upload
-
-    return read_upload(Path(path))
-
-
 def _permissions(items: Sequence[str]) -> dict[str, str]:
     result: dict[str, str] = {}
     for item in items:
@@ -212,10 +160,6 @@ def _permissions(items: Sequence[str]) -> dict[str, str]:
             raise InvalidInput(f"--db {item!r}: write DATABASE=ACCESS, e.g. --db HR=ReadWrite.")
         result[database.strip()] = access.strip()
     return result
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def _output_dir(path: str) -> Path:
@@ -280,7 +224,7 @@ def _generated(
         record = made.record.to_json(kit.now(), kit.expiring_threshold) | {"zip": str(target)}
         if made.totp:
             record["totp_uri"] = made.totp.uri
-        _print_json(record)
+        print_json(record)
     else:
         r = made.record
         print(
@@ -309,7 +253,7 @@ def _generate(args: argparse.Namespace) -> int:
             args.name,
             clearance=args.clearance,
             permissions=_permissions(args.db),
-            passphrase=_read_passphrase(args),
+            passphrase=read_passphrase(args),
             expires=args.expires,
             key_type=args.key,
             pkcs12=args.pkcs12,
@@ -325,7 +269,7 @@ def _clone(args: argparse.Namespace) -> int:
         lambda kit: kit.clone(
             args.thumbprint,
             args.new_name,
-            passphrase=_read_passphrase(args),
+            passphrase=read_passphrase(args),
             expires=args.expires,
             key_type=args.key,
             pkcs12=args.pkcs12,
@@ -347,14 +291,14 @@ _SHOWN = 20  # records an upload prints (all of them with --json)
 
 def _upload(args: argparse.Namespace) -> int:
     kit = _kit(args)
-    data = _read_file(args.file)
+    data = read_file(args.file)
     result = kit.register(
         data,
         clearance=args.clearance,
         name=args.name,
         permissions=_permissions(args.db),
         two_factor=args.two_factor,
-        passphrase=_read_passphrase(args),
+        passphrase=read_passphrase(args),
         each=args.each,
         source=Path(args.file).name,
         progress=_progress if sys.stderr.isatty() else None,
@@ -367,7 +311,7 @@ def _upload(args: argparse.Namespace) -> int:
             if record.thumbprint in result.totp:
                 item["totp_uri"] = result.totp[record.thumbprint].uri
             records.append(item)
-        _print_json(records)
+        print_json(records)
         return 0
     for record in result.records[:_SHOWN]:
         extra = f" (+{len(record.collection)} in collection)" if record.collection else ""
@@ -401,7 +345,7 @@ def _list(args: argparse.Namespace) -> int:
     )
     now = kit.now()
     if args.json:
-        _print_json([r.to_json(now, kit.expiring_threshold) for r in page.records])
+        print_json([r.to_json(now, kit.expiring_threshold) for r in page.records])
         return 0
     if not page.records:
         print("No client certificates match.")
@@ -429,7 +373,7 @@ def _show(args: argparse.Namespace) -> int:
     record = kit.show(args.thumbprint)
     data = record.to_json(kit.now(), kit.expiring_threshold)
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
         for key, value in data.items():
             if isinstance(value, dict):
@@ -460,7 +404,7 @@ def _edit(args: argparse.Namespace) -> int:
         data = result.record.to_json(kit.now(), kit.expiring_threshold)
         if result.totp:
             data["totp_uri"] = result.totp.uri
-        _print_json(data)
+        print_json(data)
     else:
         print(f"Updated {result.record.name!r} ({result.record.thumbprint}).")
         if result.totp:
@@ -482,64 +426,6 @@ def _delete(args: argparse.Namespace) -> int:
     record = kit.delete(args.thumbprint)
     extra = f" and {len(record.collection)} more in its collection" if record.collection else ""
     print(f"Deleted {record.name!r} ({record.thumbprint}){extra}.")
-    return 0
-
-
-def _server(args: argparse.Namespace) -> int:
-    kit = _kit(args)
-    if args.server_command == "show":
-        servers = kit.server_certificates(history=args.history)
-        if args.json:
-            _print_json([s.to_json(kit.now()) for s in servers])
-        for s in [] if args.json else servers:
-            status = f"replaced {s.retired_at:%Y-%m-%d}" if s.retired_at else "active"
-            print(
-                f"node {s.node}  {s.thumbprint}  {s.subject}  valid {s.not_before:%Y-%m-%d} "
-                f"to {s.not_after:%Y-%m-%d}  {status}  ({', '.join(s.hostnames)})"
-            )
-        return 0
-    if args.server_command == "export":
-        data = kit.export_server_certificates()
-        target = Path(args.out)
-        if target.is_dir():
-            raise InvalidInput(f"--out {args.out} is a directory; give a file name.")
-        try:
-            target.write_bytes(data)
-        except OSError as error:
-            raise InvalidInput(f"Cannot write {target}: {error.strerror}.") from None
-        print(f"Wrote {target}")
-        return 0
-    installed = kit.replace_server_certificate(
-        _read_file(args.file),
-        passphrase=_read_passphrase(args),
-        node=args.node,
-        source=Path(args.file).name,
-    )
-    print(
-        f"Node {installed.node} now uses {installed.thumbprint} ({installed.subject}), "
-        f"valid until {installed.not_after:%Y-%m-%d}; the previous one is kept in history."
-    )
-    return 0
-
-
-def _well_known(args: argparse.Namespace) -> int:
-    kit = _kit(args)
-    command = args.known_command
-    if command == "add-admin":
-        entry = kit.add_well_known_admin(args.thumbprint)
-        print(f"Added well-known admin certificate {entry.thumbprint} (id {entry.id}).")
-    elif command == "add-issuer":
-        for entry in kit.add_well_known_issuer(_read_file(args.file), source=Path(args.file).name):
-            print(f"Added well-known issuer {entry.subject} {entry.thumbprint} (id {entry.id}).")
-    elif command == "remove":
-        entry = kit.remove_well_known(args.id)
-        print(f"Removed {entry.kind.value} {entry.thumbprint}.")
-    else:
-        entries = kit.well_known()
-        if args.json:
-            _print_json([e.to_json(kit.now()) for e in entries])
-        for e in [] if args.json else entries:
-            print(f"{e.id:>4}  {e.kind.value:<18} {e.thumbprint}  {e.subject or ''}")
     return 0
 
 
@@ -595,8 +481,8 @@ _COMMANDS: dict[str, Handler] = {
     "edit": _edit,
     "clone": _clone,
     "delete": _delete,
-    "server": _server,
-    "well-known": _well_known,
+    "server": lambda args: cli_server.server_command(_kit(args), args),
+    "well-known": lambda args: cli_server.well_known_command(_kit(args), args),
     "2fa": _two_factor,
     "demo": _demo,
     "app": _app,
