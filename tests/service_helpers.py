@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,15 +179,22 @@ def service_env(home: Path) -> dict[str, str]:
 
 
 class Serve:
-    """A running ``certkit serve`` subprocess on 127.0.0.1 and an ephemeral port."""
+    """A running ``certkit serve`` subprocess on 127.0.0.1 and ``port`` (0: an ephemeral
+    one), on the home's DuckDB registry or the PostgreSQL registry at ``database_url``."""
 
-    def __init__(self, home: Path, log: Path) -> None:
+    def __init__(
+        self, home: Path, log: Path, *, port: int = 0, database_url: str | None = None
+    ) -> None:
         self.home = home
         self.log_path = log
         self.ca = home / "ca.crt"
         self._log = log.open("wb")
+        command = [sys.executable, "-m", "certkit.service", "--home", str(home)]
+        command += ["--port", str(port)]
+        if database_url is not None:
+            command += ["--database-url", database_url]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "certkit.service", "--home", str(home), "--port", "0"],
+            command,
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=service_env(home),
@@ -271,13 +278,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def render_front_door(files: Path, *, listen: int, serve: int, app: int, database: int) -> str:
-    """The shipped deploy/nginx/certkit.conf with this test's ports and files."""
+def render_front_door(
+    files: Path, *, listen: int, serve: int | Sequence[int], app: int, database: int
+) -> str:
+    """The shipped deploy/nginx/certkit.conf with this test's ports and files; several
+    ``serve`` ports make the certkit_serve upstream list one server for each (replicas)."""
     text = NGINX_CONF.read_text()
+    replicas = [serve] if isinstance(serve, int) else list(serve)
     replacements = {
         "listen 443 ssl;": f"listen 127.0.0.1:{listen} ssl;",
         "/etc/certkit/nginx/": f"{files}/",
-        "server 127.0.0.1:8443;": f"server 127.0.0.1:{serve};",
+        "server 127.0.0.1:8443;": "\n    ".join(f"server 127.0.0.1:{p};" for p in replicas),
         "server 127.0.0.1:8866;": f"server 127.0.0.1:{app};",
         "server 127.0.0.1:8080;": f"server 127.0.0.1:{database};",
     }
