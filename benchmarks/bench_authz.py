@@ -1,6 +1,6 @@
 """In-process authentication + authorization decisions per second with a warm view.
 
-Figure: ``authz.authenticate`` then ``authz.authorize`` for a mix of presented certificates
+Figure: ``authz.authenticate`` then ``access.authorize`` for a mix of presented certificates
 (registered users reading and writing their databases, operators, a 2FA user with a session,
 a well-known admin, an unknown certificate) against a view of 10,000 registered certificates.
 Baseline, same run: a loop doing one dict lookup of a lower-cased database name per
@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 
 from _common import Result, arguments, report, temp_home
 
-from certkit import authz, pki
+from certkit import access, authz, pki
+from certkit.access import Request
 from certkit.authz import (
     AuthView,
     EntrySettings,
     RegisteredCertificate,
-    Request,
     TwoFactorSession,
 )
 from certkit.model import Access, Clearance
@@ -104,7 +104,7 @@ def build_world() -> tuple[AuthView, list[tuple[list[bytes], Request]]]:
     _, stranger = pki.issue_client_certificate(
         ca_key, ca, "stranger", now=now - timedelta(hours=1), not_after=now + timedelta(days=30)
     )
-    presented.append(([admin.public_bytes(Encoding.DER)], Request(authz.Need.CLUSTER_ADMIN)))
+    presented.append(([admin.public_bytes(Encoding.DER)], Request(access.Need.CLUSTER_ADMIN)))
     presented.append(([stranger.public_bytes(Encoding.DER)], Request.read("DB1")))
     view = AuthView.build(
         clients,
@@ -119,7 +119,7 @@ def decisions_per_second(
     view: AuthView, presented: list[tuple[list[bytes], Request]], rounds: int
 ) -> tuple[float, int, int]:
     now = datetime.now(UTC)
-    authenticate, authorize = authz.authenticate, authz.authorize
+    authenticate, authorize = authz.authenticate, access.authorize
     for chain, request in presented:  # warm: parse caches, memo
         authorize(authenticate(view, chain, now), request)
     allowed = 0

@@ -21,6 +21,7 @@ FORBIDDEN = {
     "certkit.secretbox": ["duckdb", "certkit.registry", "certkit.ops", "ipywidgets"],
     "certkit.registry": ["cryptography", "certkit.pki", "certkit.ops", "certkit.ui", "ipywidgets"],
     "certkit.authz": ["duckdb", "certkit.registry", "certkit.ops", "ipywidgets"],
+    "certkit.access": ["duckdb", "certkit.registry", "certkit.ops", "ipywidgets"],
     "certkit.ops": ["ipywidgets", "certkit.ui", "certkit.cli", "voila"],
     "certkit.cli": ["certkit.registry", "certkit.pki", "certkit.ui", "duckdb", "ipywidgets"],
     "certkit.service": ["certkit.registry", "duckdb", "certkit.ui", "certkit.cli", "ipywidgets"],

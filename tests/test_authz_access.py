@@ -18,17 +18,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certkit import authz, pki
+from certkit.access import Need, Request, authorize, http_request
 from certkit.authz import (
     AuthStatus,
     AuthView,
     EntrySettings,
-    Need,
     RegisteredCertificate,
-    Request,
     TwoFactorSession,
     authenticate,
-    authorize,
-    http_request,
     session_cookie_hash,
 )
 from certkit.errors import InvalidInput, PermissionDenied

@@ -27,8 +27,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certkit import authz
-from certkit.authz import AuthResult, AuthStatus, Need, Request
+from certkit.access import Decision, Need, Request, authorize, http_request
+from certkit.authz import AuthResult, AuthStatus
 from certkit.errors import (
     CertkitError,
     Conflict,
@@ -204,12 +204,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def require(self, request: Request) -> AuthResult:
         caller = self.caller()
-        decision = authz.authorize(caller, request)
+        decision = authorize(caller, request)
         if not decision.allowed:
             self.service.kit.check_auth_view()
             self._caller = None  # changed a moment ago (e.g. just upgraded)? decide again
             caller = self.caller()
-            decision = authz.authorize(caller, request)
+            decision = authorize(caller, request)
         if not decision.allowed:
             raise HttpError(decision.http_status, decision.reason)
         return caller
@@ -357,16 +357,16 @@ def auth(h: Handler, query: dict[str, str]) -> Reply:
     if not method or not uri:
         raise HttpError(400, "/auth needs X-Original-Method and X-Original-URI.")
     try:
-        request = authz.http_request(method, uri)
+        request = http_request(method, uri)
     except InvalidInput as error:
-        decision = authz.Decision(False, 403, error.message)
+        decision = Decision(False, 403, error.message)
     else:
-        decision = authz.authorize(caller, request)
+        decision = authorize(caller, request)
         if not decision.allowed:  # as require(): granted a moment ago, by another replica?
             h.service.kit.check_auth_view()
             h._caller = None
             caller = h.caller()
-            decision = authz.authorize(caller, request)
+            decision = authorize(caller, request)
     headers = {"X-Certkit-Status": caller.status.value}
     if decision.allowed:
         headers.update(
