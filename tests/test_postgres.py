@@ -152,11 +152,16 @@ def test_a_transaction_opened_inside_another_joins_it(registry: PostgresRegistry
 
 
 def test_another_process_change_moves_the_stamp_within_a_second(
-    registry: PostgresRegistry, home: Path
+    registry: PostgresRegistry, home: Path, postgres_server: PostgresServer
 ) -> None:
     kit = open_certkit(home, database_url=registry.url)
     made = kit.generate_client_certificate("erin")
     before = registry.change_stamp()
+    elsewhere = PostgresRegistry(postgres_server.new_schema_url())  # another registry
+    with elsewhere.transaction() as tx:
+        tx.set_meta("cluster_name", "another cluster")
+    time.sleep(0.3)
+    assert registry.change_stamp() == before  # its changes are not this registry's
     done = subprocess.run(
         [
             sys.executable,

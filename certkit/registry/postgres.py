@@ -160,7 +160,7 @@ def _location(url: str) -> str:
 _NOTIFY_SQL = f"""
 CREATE OR REPLACE FUNCTION certkit_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME);
+    PERFORM pg_notify('{CHANNEL}', TG_TABLE_SCHEMA);
     RETURN NULL;
 END $$;
 """
@@ -381,12 +381,15 @@ class _ChangeFeed:
                 with psycopg.connect(
                     self.url, autocommit=True, application_name="certkit-listen"
                 ) as raw:
+                    row = raw.execute("SELECT current_schema()").fetchone()
+                    schema = str(row[0]) if row else ""
                     raw.execute(f"LISTEN {CHANNEL}")
                     self.bump()  # anything before LISTEN went unheard
                     ready.set()
                     while True:
-                        for _ in raw.notifies(timeout=1.0):
-                            self.bump()
+                        for notice in raw.notifies(timeout=1.0):
+                            if notice.payload == schema:  # not another registry's
+                                self.bump()
             except psycopg.Error:
                 self.bump()
                 ready.set()
@@ -423,11 +426,17 @@ def _check_version(con: PgConnection) -> None:
 
 
 def _has_notify(con: PgConnection) -> bool:
+    """Are the triggers there, calling the function that names the schema?"""
     row = con.execute(
         "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE t.tgname LIKE 'certkit_notify_%' AND c.relnamespace = current_schema()::regnamespace"
     ).fetchone()
-    return bool(row and row[0] >= len(_NOTIFIED_TABLES) + len(_NOTIFIED_TABLES_V2))
+    function = con.execute(
+        "SELECT count(*) FROM pg_proc WHERE proname = 'certkit_notify' "
+        "AND pronamespace = current_schema()::regnamespace AND prosrc LIKE '%TG_TABLE_SCHEMA%'"
+    ).fetchone()
+    triggers = len(_NOTIFIED_TABLES) + len(_NOTIFIED_TABLES_V2)
+    return bool(row and row[0] >= triggers and function and function[0])
 
 
 def _rollback(raw: psycopg.Connection[Any]) -> None:
