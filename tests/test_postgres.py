@@ -149,6 +149,11 @@ def test_a_transaction_opened_inside_another_joins_it(registry: PostgresRegistry
             raise CertkitError("undo c only")
     with registry.read() as tx:
         assert (tx.get_meta("a"), tx.get_meta("b"), tx.get_meta("c")) == ("1", "2", None)
+        with registry.transaction() as write:  # a write inside a read-only snapshot
+            write.set_meta("d", "4")
+        assert tx.get_meta("d") is None  # the snapshot stays as it was
+    with registry.read() as tx:
+        assert tx.get_meta("d") == "4"
 
 
 def test_another_process_change_moves_the_stamp_within_a_second(

@@ -199,7 +199,7 @@ class PostgresRegistry:
         self._pool: list[psycopg.Connection[Any]] = []
         self._pool_lock = threading.Lock()
         self._schema_current = False
-        self._local = threading.local()  # the connection of this thread's open transaction
+        self._local = threading.local()  # .open: this thread's open transaction, if any
 
     def __repr__(self) -> str:
         return f"PostgresRegistry({self.location!r})"
@@ -259,9 +259,11 @@ class PostgresRegistry:
     # ----------------------------------------------------------- transactions
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Store]:
-        outer = getattr(self._local, "con", None)
-        if outer is not None:  # nested in this thread's open transaction: a savepoint of it
-            with self._savepoint(outer) as store:
+        outer: tuple[PgConnection, bool] | None = getattr(self._local, "open", None)
+        if outer is not None and (outer[1] or not write):
+            # Nested in this thread's open transaction, which can do what it asks: a
+            # savepoint of it. (A write inside a read-only snapshot gets one of its own.)
+            with self._savepoint(outer[0]) as store:
                 yield store
             return
         raw = self._checkout()
@@ -276,14 +278,14 @@ class PostgresRegistry:
             else:
                 con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             _check_version(con)
-            self._local.con = con
+            self._local.open = (con, write)
             try:
                 yield Store(con)
             except BaseException:
                 _rollback(raw)
                 raise
             finally:
-                self._local.con = None
+                self._local.open = outer
             con.execute("COMMIT")
             if write:
                 _feed(self.url).bump()
