@@ -58,11 +58,14 @@ def voila_command(notebook: Path, port: int) -> list[str]:
     ]
 
 
-def voila_environment(home: Path | None) -> dict[str, str]:
-    """The child's environment: CERTKIT_HOME, and certkit's template on JUPYTER_PATH."""
+def voila_environment(home: Path | None, database_url: str | None = None) -> dict[str, str]:
+    """The child's environment: CERTKIT_HOME (and CERTKIT_DATABASE_URL, for a registry
+    elsewhere), and certkit's template on JUPYTER_PATH."""
     env = dict(os.environ)
     if home is not None:
         env["CERTKIT_HOME"] = str(Path(home).expanduser().resolve())
+    if database_url:
+        env["CERTKIT_DATABASE_URL"] = database_url
     paths = [str(TEMPLATE_ROOT), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
     env["JUPYTER_PATH"] = os.pathsep.join(paths)
     return env
@@ -233,13 +236,16 @@ class VoilaServer:
         self.stop()
 
 
-def run_app(home: Path | None, port: int, *, host: str = "127.0.0.1") -> int:
+def run_app(
+    home: Path | None, port: int, *, host: str = "127.0.0.1", database_url: str | None = None
+) -> int:
     """Serve the Certificates view on ``http://127.0.0.1:<port>/`` until interrupted.
 
     Args:
         home: The certkit home (``None``: ``$CERTKIT_HOME`` or ``~/.certkit``).
         port: The port; a busy port is an error, never silently another one.
         host: Must be 127.0.0.1 or localhost.
+        database_url: The registry, if not the home's DuckDB file (``postgresql://...``).
 
     Returns:
         Voila's exit code (0 after Ctrl-C).
@@ -250,7 +256,8 @@ def run_app(home: Path | None, port: int, *, host: str = "127.0.0.1") -> int:
     check_host(host)
     if not 1 <= port <= 65535:
         raise InvalidInput(f"Invalid port {port}; use a number from 1 to 65535.")
-    server = VoilaServer(launcher_notebook(), port, env=voila_environment(home))
+    env = voila_environment(home, database_url)
+    server = VoilaServer(launcher_notebook(), port, env=env)
     print(f"certkit app: http://127.0.0.1:{port}/ (Ctrl-C stops it)", file=sys.stderr)
     previous = _stop_on_sigterm()
     try:

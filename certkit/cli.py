@@ -145,11 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------- helpers
+def _database_url(args: argparse.Namespace) -> str | None:
+    return args.database_url or os.environ.get("CERTKIT_DATABASE_URL") or None
+
+
 def _kit(args: argparse.Namespace) -> Certkit:
     from certkit.ops import open_certkit
 
-    url = args.database_url or os.environ.get("CERTKIT_DATABASE_URL")
-    return open_certkit(args.home, database_url=url or None)
+    return open_certkit(args.home, database_url=_database_url(args))
 
 
 def _permissions(items: Sequence[str]) -> dict[str, str]:
@@ -455,13 +458,12 @@ def _app(args: argparse.Namespace) -> int:
 
     kit = _kit(args)
     kit.initialise()
-    return run_app(kit.home.path, args.port, host=args.host)
+    return run_app(kit.home.path, args.port, host=args.host, database_url=_database_url(args))
 
 
 def _serve(args: argparse.Namespace) -> int:
     from certkit.service import serve
 
-    url = args.database_url or os.environ.get("CERTKIT_DATABASE_URL")
     if args.nginx_files:
         from certkit.service.frontdoor import write_nginx_files
 
@@ -469,7 +471,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"Wrote {path}")
         return 0
     home = Path(args.home) if args.home else None
-    return serve(home, args.host, args.port, database_url=url or None)
+    return serve(home, args.host, args.port, database_url=_database_url(args))
 
 
 _COMMANDS: dict[str, Handler] = {

@@ -36,14 +36,15 @@ SCRATCH_DIRS = {
 }
 
 
-def scratch_environment(home: Path, base: Path) -> dict[str, str]:
+def scratch_environment(home: Path, base: Path, database_url: str | None = None) -> dict[str, str]:
     """Voila's environment for ``home``, with Jupyter's, IPython's, matplotlib's and the
     temporary directories under ``base``. Like the tests themselves, Voila reads neither the
-    developer's ``CERTKIT_DATABASE_URL`` nor ``CERTKIT_KEY_PASSPHRASE``: the registry and
-    its secret are the home's own files."""
-    env = voila_environment(home)
-    for name in ("CERTKIT_DATABASE_URL", "CERTKIT_KEY_PASSPHRASE"):
-        env.pop(name, None)
+    developer's ``CERTKIT_DATABASE_URL`` nor ``CERTKIT_KEY_PASSPHRASE``: the registry is the
+    home's own file, or the ``database_url`` given, and its secret is the home's."""
+    env = voila_environment(home, database_url)
+    env.pop("CERTKIT_KEY_PASSPHRASE", None)
+    if database_url is None:
+        env.pop("CERTKIT_DATABASE_URL", None)
     for name, folder in SCRATCH_DIRS.items():
         (base / folder).mkdir(parents=True, exist_ok=True)
         env[name] = str(base / folder)
@@ -51,14 +52,15 @@ def scratch_environment(home: Path, base: Path) -> dict[str, str]:
 
 
 @contextmanager
-def voila_serving(notebook: Path, home: Path, base: Path) -> Iterator[VoilaServer]:
-    """Voila serving ``notebook`` on ``home``, answering on a free port; its output in
-    ``base/voila.log``. Stopped by PID on exit; ``leaked`` then lists any kernel that had
-    to be killed."""
+def voila_serving(
+    notebook: Path, home: Path, base: Path, database_url: str | None = None
+) -> Iterator[VoilaServer]:
+    """Voila serving ``notebook`` on ``home`` (and ``database_url``, if given), answering on
+    a free port; its output in ``base/voila.log``. Stopped by PID on exit; ``leaked`` then
+    lists any kernel that had to be killed."""
     base.mkdir(parents=True, exist_ok=True)
-    server = VoilaServer(
-        notebook, free_port(), env=scratch_environment(home, base), log=base / "voila.log"
-    )
+    env = scratch_environment(home, base, database_url)
+    server = VoilaServer(notebook, free_port(), env=env, log=base / "voila.log")
     with server:
         server.wait_ready()
         yield server
