@@ -19,10 +19,9 @@ from pathlib import Path
 import duckdb
 
 from certkit.errors import CertkitError, RegistryBusy
+from certkit.registry.dialect import busy_timeout as busy_timeout_of
 from certkit.registry.schema import SCHEMA_VERSION, upgrade
 from certkit.registry.store import Store
-
-DEFAULT_BUSY_TIMEOUT = 15.0
 
 # One writer at a time inside this process too: DuckDB shares one database instance per
 # file within a process, and two threads writing at once would conflict.
@@ -55,14 +54,7 @@ class Registry:
 
     def __init__(self, path: Path | str, *, busy_timeout: float | None = None) -> None:
         self.path = Path(path)
-        env_timeout = os.environ.get("CERTKIT_BUSY_TIMEOUT")
-        self.busy_timeout = (
-            busy_timeout
-            if busy_timeout is not None
-            else float(env_timeout)
-            if env_timeout
-            else DEFAULT_BUSY_TIMEOUT
-        )
+        self.busy_timeout = busy_timeout_of(busy_timeout)
         self.retries = 0
 
     def __repr__(self) -> str:

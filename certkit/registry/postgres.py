@@ -21,7 +21,6 @@ DuckDB file, and why:
 from __future__ import annotations
 
 import functools
-import os
 import re
 import threading
 import time
@@ -35,10 +34,10 @@ from psycopg import conninfo
 
 from certkit.errors import CertkitError, InvalidInput, RegistryBusy
 from certkit.registry.dialect import SqlError
+from certkit.registry.dialect import busy_timeout as busy_timeout_of
 from certkit.registry.schema import SCHEMA_VERSION, upgrade
 from certkit.registry.store import Store
 
-DEFAULT_BUSY_TIMEOUT = 15.0
 CHANNEL = "certkit_changes"
 WRITE_LOCK = 0x63657274  # "cert": the advisory lock every write transaction holds
 # One lock per registry: the schema's name tells registries in one database apart.
@@ -187,14 +186,7 @@ class PostgresRegistry:
             raise InvalidInput(f"Not a PostgreSQL URL: {_location(url)}")
         self.url = url
         self.location = _location(url)
-        env_timeout = os.environ.get("CERTKIT_BUSY_TIMEOUT")
-        self.busy_timeout = (
-            busy_timeout
-            if busy_timeout is not None
-            else float(env_timeout)
-            if env_timeout
-            else DEFAULT_BUSY_TIMEOUT
-        )
+        self.busy_timeout = busy_timeout_of(busy_timeout)
         self.retries = 0
         self._pool: list[psycopg.Connection[Any]] = []
         self._pool_lock = threading.Lock()
