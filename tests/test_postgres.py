@@ -224,3 +224,28 @@ def test_the_schema_is_created_once_by_many_processes_at_once(
     with psycopg.connect(url) as con:
         row = con.execute("SELECT count(*) FROM server_certificates").fetchone()
     assert row == (1,)  # one initialisation, not four
+
+
+def test_the_schema_has_its_postgresql_indexes_and_triggers(registry: PostgresRegistry) -> None:
+    with registry.read():
+        pass  # creates the schema
+    with psycopg.connect(registry.url) as con:
+        indexes = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            ).fetchall()
+        }
+        triggers = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'certkit_notify_%'"
+            ).fetchall()
+        }
+    assert {
+        "certificates_entry",
+        "entries_name_key_trgm",
+        "entries_databases_trgm",
+        "certificates_thumbprint_trgm",
+    } <= indexes
+    assert {f"certkit_notify_{t}" for t in ("entries", "certificates", "sessions")} <= triggers

@@ -192,31 +192,33 @@ class ClientOps(Base):
         query = query or ListQuery(threshold=self.expiring_threshold)
         if query.database:
             validate_database_name(query.database)
-        with self._reading() as tx:
+        with self._opened() as tx:
             return tx.list_entries(query, self.now())
 
     @contextmanager
-    def _reading(self) -> Iterator[Store]:
-        """A transaction that also makes this object's first check of the home.
+    def _opened(self, *, write: bool = False) -> Iterator[Store]:
+        """A read (or with ``write``, a write transaction) that also makes this object's
+        first check of the home.
 
         One registry open instead of two (~15-20 ms) for the first registry access of a
         command, e.g. ``certkit list``, ``show`` or ``upload``; a new home is initialised
-        first as before. Reads and writes alike (``Registry.read`` is ``transaction``).
+        first as before. On PostgreSQL a read takes no write lock.
         """
+        begin = self.registry.transaction if write else self.registry.read
         if not self._initialised:
-            with self.registry.transaction() as tx:
+            with begin() as tx:
                 if tx.get_meta("ca_thumbprint") is not None:  # as initialise() checks
                     self._initialised = True
                     yield tx
                     return
             self.initialise()
-        with self.registry.transaction() as tx:
+        with begin() as tx:
             yield tx
 
     def show(self, thumbprint: str) -> CertificateRecord | ServerCertificate | WellKnownEntry:
         """Find any certificate certkit knows by thumbprint (client, server or well-known)."""
         value = normalize_thumbprint(thumbprint)
-        with self._reading() as tx:
+        with self._opened() as tx:
             record = tx.find(value)
             if record is not None:
                 return record

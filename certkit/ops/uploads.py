@@ -141,7 +141,7 @@ class UploadOps(ClientOps):
         return None
 
     def _server_thumbprints(self) -> set[str]:
-        with self._reading() as tx:  # the first command on a new home initialises it
+        with self._opened() as tx:  # the first command on a new home initialises it
             return _active_server_thumbprints(tx)
 
     @_gc_paused
@@ -217,7 +217,7 @@ class UploadOps(ClientOps):
             self._entry(n, level, perms, two_factor, g, actor, t, created_at=now)
             for n, g, t in zip(entry_names, groups, tokens, strict=True)
         ]
-        with self._reading() as tx:  # the first command on a new home initialises it
+        with self._opened(write=True) as tx:  # the first command on a new home initialises it
             server = _active_server_thumbprints(tx)
             if any(r.thumbprint in server for r in rows):
                 raise InvalidInput(_own_server_certificate(source))

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from certkit.model import CertState, ListQuery, Page, SortKey
+from certkit.registry.dialect import is_postgres
 from certkit.registry.tables import _OTHERS, _RECORD_COLUMNS, Queries, _db, _like_literal
 
 _MEMBERS_SQL = (  # the other members of some entries' collections, for list_entries
@@ -37,6 +38,19 @@ _STATE_SQL = (
 )
 
 
+# A name or any member's thumbprint matches. On PostgreSQL as one union of two index scans
+# (its trigram indexes; 440 ms -> 7 ms on a million entries), where an OR of the two would
+# scan every entry; DuckDB scans either way and plans the EXISTS better.
+_NAME_OR_THUMBPRINT = (
+    "(e.name_key LIKE $search ESCAPE '\\' OR EXISTS (SELECT 1 FROM certificates s "
+    "WHERE s.entry_id = e.id AND s.thumbprint LIKE $search_tp))"
+)
+_PG_NAME_OR_THUMBPRINT = (
+    "e.id IN (SELECT id FROM entries WHERE name_key LIKE $search ESCAPE '\\' "
+    "UNION SELECT entry_id FROM certificates WHERE thumbprint LIKE $search_tp)"
+)
+
+
 class ListingQueries(Queries):
     """:meth:`list_entries`, on its own: the one query that must stay fast at a million rows."""
 
@@ -44,16 +58,14 @@ class ListingQueries(Queries):
         """A filtered, sorted page, with counts per clearance group and per state."""
         params: dict[str, Any] = {"now": _db(now), "soon": _db(now + query.threshold)}
         common: list[str] = []
+        postgres = is_postgres(self._con)
         if query.search.strip():
             text = query.search.strip()
             params["search"] = f"%{_like_literal(text.lower())}%"
             hex_text = text.upper().replace(":", "")
             if _HEX.fullmatch(hex_text):
                 params["search_tp"] = f"%{hex_text}%"
-                common.append(
-                    "(e.name_key LIKE $search ESCAPE '\\' OR EXISTS (SELECT 1 FROM certificates s "
-                    "WHERE s.entry_id = e.id AND s.thumbprint LIKE $search_tp))"
-                )
+                common.append(_PG_NAME_OR_THUMBPRINT if postgres else _NAME_OR_THUMBPRINT)
             else:  # no thumbprint holds anything but hex digits: skip scanning them all
                 common.append("e.name_key LIKE $search ESCAPE '\\'")
         if query.database:
