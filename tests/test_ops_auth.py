@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certkit import pki, totp
-from certkit.authz import AuthStatus, Need, Request, authorize
+from certkit.access import Need, Request, authorize
+from certkit.authz import AuthStatus
 from certkit.errors import InvalidInput, TotpRejected
 from certkit.model import Access, Clearance, Secret
 from certkit.ops import Certkit, open_certkit
