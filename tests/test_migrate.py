@@ -194,3 +194,17 @@ def test_a_postgresql_backup_restores_into_duckdb_and_back(
     again.restore(on_duck.backup())
     assert _listing(again) == _listing(on_duck)
     assert not _verifies(again, made.record.thumbprint, code)  # the use was restored too
+
+
+def test_between_two_postgresql_schemas_of_one_database(
+    original: dict[str, Any], home: Path, clock: FakeClock, postgres_server: PostgresServer
+) -> None:
+    first, second = postgres_server.new_schema_url(), postgres_server.new_schema_url()
+    original["kit"].migrate(first)
+    on_first = open_certkit(home, clock=clock, database_url=first)
+    with pytest.raises(InvalidInput, match="already at"):
+        on_first.migrate(first)
+    summary = on_first.migrate(second)
+    assert summary.source != summary.target and "(schema t_" in summary.target
+    on_second = open_certkit(home, clock=clock, database_url=second)
+    assert _rows(on_second) == _rows(on_first)

@@ -45,8 +45,14 @@ WRITE_LOCK = 0x63657274  # "cert": the advisory lock every write transaction hol
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))"
 _POOL_SIZE = 4
 _SCHEMES = ("postgresql://", "postgres://")
-_NOTIFIED_TABLES = ("meta", "entries", "certificates", "well_known", "server_certificates")
-_NOTIFIED_TABLES_V2 = ("sessions",)
+_NOTIFIED_TABLES = (
+    "meta",
+    "entries",
+    "certificates",
+    "well_known",
+    "server_certificates",
+    "sessions",
+)
 
 log = logging.getLogger("certkit.registry")
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -146,8 +152,12 @@ def _lost(error: Exception) -> CertkitError:
     return CertkitError(f"Lost the connection to the PostgreSQL registry: {text}")
 
 
+_SEARCH_PATH = re.compile(r"search_path\s*=\s*([^\s,]+)")
+
+
 def _location(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password (and the schema, if the URL names one), for messages
+    and to tell registries apart."""
     try:
         parts = conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as error:
@@ -155,7 +165,9 @@ def _location(url: str) -> str:
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
     user = f"{parts['user']}@" if parts.get("user") else ""
-    return f"postgresql://{user}{host}:{port}/{parts.get('dbname') or ''}"
+    where = f"postgresql://{user}{host}:{port}/{parts.get('dbname') or ''}"
+    schema = _SEARCH_PATH.search(str(parts.get("options") or ""))
+    return f"{where} (schema {schema.group(1)})" if schema else where
 
 
 _NOTIFY_SQL = f"""
@@ -184,7 +196,7 @@ def _install_extras(con: PgConnection) -> None:
     """What only the PostgreSQL schema has: statement triggers that announce every change of
     the tables authentication reads, and the indexes above. Idempotent."""
     con.execute(_NOTIFY_SQL)
-    for table in (*_NOTIFIED_TABLES, *_NOTIFIED_TABLES_V2):
+    for table in _NOTIFIED_TABLES:
         con.execute(
             f"CREATE OR REPLACE TRIGGER certkit_notify_{table} "
             f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
@@ -468,7 +480,7 @@ def _has_extras(con: PgConnection) -> bool:
         "(SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
         f"AND indexname IN ({', '.join(repr(name) for name in _INDEX_NAMES)}))"
     ).fetchone()
-    triggers = len(_NOTIFIED_TABLES) + len(_NOTIFIED_TABLES_V2)
+    triggers = len(_NOTIFIED_TABLES)
     return bool(row and row[0] >= triggers and row[1] and row[2] >= len(_INDEX_NAMES))
 
 
