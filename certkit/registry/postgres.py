@@ -315,8 +315,7 @@ class PostgresRegistry:
                 self._ensure_schema(con)
             if write:
                 con.execute("BEGIN")
-                con.execute(f"SET LOCAL lock_timeout = '{int(self.busy_timeout * 1000)}ms'")
-                con.execute(_LOCK_SQL, [WRITE_LOCK])
+                self._lock_writes(con)
             else:
                 con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             _check_version(con)
@@ -366,12 +365,17 @@ class PostgresRegistry:
         with self._transaction(write=False) as store:
             yield store
 
+    def _lock_writes(self, con: PgConnection) -> None:
+        """Take this registry's write lock for the open transaction, waiting at most the
+        busy timeout (then :class:`RegistryBusy`)."""
+        con.execute(f"SET LOCAL lock_timeout = '{int(self.busy_timeout * 1000)}ms'")
+        con.execute(_LOCK_SQL, [WRITE_LOCK])
+
     def _ensure_schema(self, con: PgConnection) -> None:
         """Create or upgrade the schema (once per process), under the write lock."""
         con.execute("BEGIN")
         try:
-            con.execute(f"SET LOCAL lock_timeout = '{int(self.busy_timeout * 1000)}ms'")
-            con.execute(_LOCK_SQL, [WRITE_LOCK])
+            self._lock_writes(con)
             upgraded = upgrade(con)
             if upgraded or not _has_extras(con):
                 _install_extras(con)
@@ -402,21 +406,20 @@ class _ChangeFeed:
         self.count = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._ready = threading.Event()  # listening (or failed to, and will retry)
 
     def bump(self) -> None:
         with self._lock:
             self.count += 1
 
     def stamp(self) -> int:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    ready = threading.Event()
-                    self._thread = threading.Thread(
-                        target=self._listen, args=(ready,), name="certkit-listen", daemon=True
-                    )
-                    self._thread.start()
-            ready.wait(timeout=5)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._listen, args=(self._ready,), name="certkit-listen", daemon=True
+                )
+                self._thread.start()
+        self._ready.wait(timeout=5)
         return self.count
 
     def _listen(self, ready: threading.Event) -> None:
