@@ -249,3 +249,10 @@ def test_the_schema_has_its_postgresql_indexes_and_triggers(registry: PostgresRe
         "certificates_thumbprint_trgm",
     } <= indexes
     assert {f"certkit_notify_{t}" for t in ("entries", "certificates", "sessions")} <= triggers
+
+
+def test_a_malformed_url_is_refused_without_its_password(cli: object) -> None:
+    run = cli  # type: ignore[assignment]
+    result = run("--database-url", "postgresql://admin:hunter2-pw@[::1", "list")  # type: ignore[operator]
+    assert result.code == 2 and result.err.startswith("error: Invalid PostgreSQL URL")
+    assert "hunter2-pw" not in result.err

@@ -152,6 +152,7 @@ def _lost(error: Exception) -> CertkitError:
     return CertkitError(f"Lost the connection to the PostgreSQL registry: {text}")
 
 
+_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]*@")
 _SEARCH_PATH = re.compile(r"search_path\s*=\s*([^\s,]+)")
 
 
@@ -161,7 +162,8 @@ def _location(url: str) -> str:
     try:
         parts = conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as error:
-        raise InvalidInput(f"Invalid PostgreSQL URL: {str(error).strip()}") from None
+        told = _PASSWORD.sub(r"\1:***@", str(error).strip())  # it quotes the URL
+        raise InvalidInput(f"Invalid PostgreSQL URL: {told}") from None
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
     user = f"{parts['user']}@" if parts.get("user") else ""
