@@ -202,14 +202,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._caller = result
         return result
 
-    def require(self, request: Request) -> AuthResult:
+    def decide(self, request: Request) -> tuple[AuthResult, Decision]:
+        """The caller and whether it may do ``request``. A refusal is decided again on a
+        fresh view: the registry may have changed a moment ago (an upgrade, a 2FA session
+        opened on another replica)."""
         caller = self.caller()
         decision = authorize(caller, request)
         if not decision.allowed:
             self.service.kit.check_auth_view()
-            self._caller = None  # changed a moment ago (e.g. just upgraded)? decide again
+            self._caller = None
             caller = self.caller()
             decision = authorize(caller, request)
+        return caller, decision
+
+    def require(self, request: Request) -> AuthResult:
+        caller, decision = self.decide(request)
         if not decision.allowed:
             raise HttpError(decision.http_status, decision.reason)
         return caller
@@ -361,12 +368,7 @@ def auth(h: Handler, query: dict[str, str]) -> Reply:
     except InvalidInput as error:
         decision = Decision(False, 403, error.message)
     else:
-        decision = authorize(caller, request)
-        if not decision.allowed:  # as require(): granted a moment ago, by another replica?
-            h.service.kit.check_auth_view()
-            h._caller = None
-            caller = h.caller()
-            decision = authorize(caller, request)
+        caller, decision = h.decide(request)
     headers = {"X-Certkit-Status": caller.status.value}
     if decision.allowed:
         headers.update(
