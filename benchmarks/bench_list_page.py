@@ -15,7 +15,9 @@ Run: .venv/bin/python benchmarks/bench_list_page.py [--quick] [--profile]
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from _common import (
     Result,
@@ -80,26 +82,63 @@ def fill(kit: object, count: int = COUNT, seed: int = 7) -> float:
     )
 
 
+def page_query(kit: Any) -> Any:
+    """The page both list benchmarks time: User + ``db7`` + ``alice``, by expiration, 50."""
+    from certkit.model import ListQuery, SortKey
+
+    return ListQuery(
+        search="alice",
+        clearance="User",
+        database="db7",
+        sort=SortKey.EXPIRATION,
+        limit=50,
+        threshold=kit.expiring_threshold,
+    )
+
+
+def time_page(
+    kit: Any,
+    query: Any,
+    repeat: int,
+    *,
+    count: Callable[[], object],
+    connect: Callable[[], object],
+    fresh: Callable[[], object],
+) -> dict[str, tuple[float, list[float]]]:
+    """In turns: the page (``list``), the baselines ``count`` and ``connect``, the page on a
+    ``fresh`` open and the ``unfiltered`` page by name; then the queries alone in one open
+    transaction (``queries``): what the page costs beyond connecting. Medians and times."""
+    from certkit.model import ListQuery
+
+    unfiltered = ListQuery(limit=50, threshold=kit.expiring_threshold)
+    timed = interleaved(
+        {
+            "list": lambda: kit.list_certificates(query),
+            "count": count,
+            "connect": connect,
+            "fresh": fresh,
+            "unfiltered": lambda: kit.list_certificates(unfiltered),
+        },
+        repeat,
+        warmup=2,
+    )
+    with kit.registry.read() as tx:
+        timed["queries"] = median_time(lambda: tx.list_entries(query, kit.now()), repeat, warmup=2)
+    return timed
+
+
 def main() -> list[Result]:
     args = arguments(__doc__.splitlines()[0])
     repeat = 10 if args.quick else 20
 
     import duckdb
 
-    from certkit.model import ListQuery, SortKey
     from certkit.ops import open_certkit
 
     with initialised_home("list-") as (home, kit):
         filled = fill(kit)
         path = str(kit.registry.path)
-        query = ListQuery(
-            search="alice",
-            clearance="User",
-            database="db7",
-            sort=SortKey.EXPIRATION,
-            limit=50,
-            threshold=kit.expiring_threshold,
-        )
+        query = page_query(kit)
         page = kit.list_certificates(query)  # warm: OS file cache, imports
         assert len(page.records) == 50, page.total
 
@@ -111,29 +150,20 @@ def main() -> list[Result]:
         def fresh_list() -> None:
             open_certkit(home).list_certificates(query)
 
-        unfiltered_query = ListQuery(limit=50, threshold=kit.expiring_threshold)
-        timed = interleaved(
-            {
-                "list": lambda: kit.list_certificates(query),
-                "count": lambda: count_entries(path),
-                "connect": connect_only,
-                "fresh": fresh_list,
-                "unfiltered": lambda: kit.list_certificates(unfiltered_query),
-            },
+        timed = time_page(
+            kit,
+            query,
             repeat,
-            warmup=2,
+            count=lambda: count_entries(path),
+            connect=connect_only,
+            fresh=fresh_list,
         )
         listing, list_times = timed["list"]
         counting, count_times = timed["count"]
         connect, connect_times = timed["connect"]
         fresh, fresh_times = timed["fresh"]
         unfiltered, _ = timed["unfiltered"]
-
-        # the queries alone, on one open connection (what the 50 ms buys beyond connecting)
-        with kit.registry.read() as tx:
-            query_only, query_times = median_time(
-                lambda: tx.list_entries(query, kit.now()), repeat, warmup=2
-            )
+        query_only, query_times = timed["queries"]
 
         if args.profile:
             print_profile(lambda: [kit.list_certificates(query) for _ in range(10)])

@@ -42,14 +42,12 @@ from _common import (  # first: puts the checkout on sys.path
     Result,
     arguments,
     initialised_home,
-    interleaved,
-    median_time,
     print_profile,
     report,
     spread,
     temp_home,
 )
-from bench_list_page import fill
+from bench_list_page import fill, page_query, time_page
 
 LIST_COUNT = 1_000_000
 WRITE_COUNT = 10_000  # entries of the registry that the writers edit
@@ -191,7 +189,6 @@ def pg_execute(url: str, *statements: str) -> None:
 def measure_list(home: Path, url: str, repeat: int, profile: bool) -> list[Result]:
     import psycopg
 
-    from certkit.model import ListQuery, SortKey
     from certkit.ops import open_certkit
 
     kit = open_certkit(home, database_url=url)
@@ -201,14 +198,7 @@ def measure_list(home: Path, url: str, repeat: int, profile: bool) -> list[Resul
     start = time.perf_counter()
     pg_execute(url, "VACUUM ANALYZE")  # what autovacuum does soon after a bulk load
     vacuumed = time.perf_counter() - start
-    query = ListQuery(
-        search="alice",
-        clearance="User",
-        database="db7",
-        sort=SortKey.EXPIRATION,
-        limit=50,
-        threshold=kit.expiring_threshold,
-    )
+    query = page_query(kit)
     page = kit.list_certificates(query)  # warm: caches, imports, the pooled connection
     assert len(page.records) == 50, page.total
     assert pg_count(url) == LIST_COUNT
@@ -221,27 +211,15 @@ def measure_list(home: Path, url: str, repeat: int, profile: bool) -> list[Resul
         fresh.list_certificates(query)
         close_pool(fresh)
 
-    unfiltered_query = ListQuery(limit=50, threshold=kit.expiring_threshold)
-    timed = interleaved(
-        {
-            "list": lambda: kit.list_certificates(query),
-            "count": lambda: pg_count(url),
-            "connect": connect_only,
-            "fresh": fresh_list,
-            "unfiltered": lambda: kit.list_certificates(unfiltered_query),
-        },
-        repeat,
-        warmup=2,
+    timed = time_page(
+        kit, query, repeat, count=lambda: pg_count(url), connect=connect_only, fresh=fresh_list
     )
     listing, list_times = timed["list"]
     counting, count_times = timed["count"]
     connect, connect_times = timed["connect"]
     fresh, fresh_times = timed["fresh"]
     unfiltered, unfiltered_times = timed["unfiltered"]
-    with kit.registry.read() as tx:  # the queries alone, in one open transaction
-        query_only, query_times = median_time(
-            lambda: tx.list_entries(query, kit.now()), repeat, warmup=2
-        )
+    query_only, query_times = timed["queries"]
     if profile:
         print_profile(lambda: [kit.list_certificates(query) for _ in range(10)])
     close_pool(kit)
