@@ -3,8 +3,9 @@
 Both replicas share a home (the key files) and a registry schema; nginx's certkit_serve
 upstream lists both, so its auth_request questions go to either. What one replica or the
 CLI changes, the other enforces: a two-factor session opened on replica A lets the client
-through replica B and the front door; a certificate deleted with the CLI is refused by both
-within a second; and "last used" keeps the latest use, whichever replica saw it.
+through replica B and the front door; a certificate deleted with the CLI, or downgraded
+through replica A, is refused by both within a second; and "last used" keeps the latest
+use, whichever replica saw it.
 
 PostgreSQL, both replicas, nginx and the sample upstreams run on 127.0.0.1, started here and
 stopped by PID. The tests share one cluster and run in file order: the last one stops the
@@ -64,6 +65,8 @@ class Cluster:
         self.browser = generate(
             kit, work, "browser", clearance="ValidUser", permissions={"HR": "Read"}, two_factor=True
         )
+        self.admin = generate(kit, work, "admin", clearance="ClusterAdmin")
+        self.operator = generate(kit, work, "operator", clearance="Operator")
         self.ca = home / "ca.crt"
         self.files = base / "nginx-files"
         write_nginx_files(kit, self.files)
@@ -246,6 +249,33 @@ def test_a_deleted_certificate_is_refused_by_both_replicas_within_a_second(
     refused = cluster.door("/databases/HR/docs", client)
     assert refused.status == 401
     assert "not registered" in refused.json()["error"]
+
+
+def test_a_downgrade_through_one_replica_is_enforced_by_both_within_a_second(
+    cluster: Cluster,
+) -> None:
+    client = cluster.operator
+    for serve in (cluster.a, cluster.b):
+        assert serve.curl("/admin/certificates", client).status == 200  # Operator may list
+    done = cluster.a.curl(
+        f"/admin/certificates?thumbprint={client.thumbprint}",
+        cluster.admin,
+        method="PATCH",
+        data={"clearance": "ValidUser"},
+    )
+    started = time.monotonic()
+    assert done.status == 200, done.body
+    refused_after: dict[str, float] = {}
+    while len(refused_after) < 2 and time.monotonic() - started < 10 * REFUSAL_BOUND:
+        for label, serve in (("A", cluster.a), ("B", cluster.b)):
+            if label not in refused_after:
+                if serve.curl("/admin/certificates", client).status == 403:
+                    refused_after[label] = time.monotonic() - started
+        time.sleep(POLL)
+    print(f"downgrade to refusal: {refused_after}")
+    assert set(refused_after) == {"A", "B"}, refused_after
+    assert max(refused_after.values()) < REFUSAL_BOUND, refused_after
+    assert cluster.b.curl("/whoami", client).json()["clearance"] == "ValidUser"
 
 
 def test_last_used_is_the_latest_use_on_either_replica(cluster: Cluster) -> None:
