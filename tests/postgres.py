@@ -49,11 +49,13 @@ class PostgresServer:
     def __init__(self, *, durable: bool = False, max_connections: int = 300) -> None:
         self.bin = _bin_dir()
         self.port = _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="certkit-pg-"))
+        self._as_postgres = os.geteuid() == 0
+        # As root, in /tmp itself: the postgres user must reach it (a TMPDIR may not let it).
+        where = "/tmp" if self._as_postgres else None
+        self.root = Path(tempfile.mkdtemp(prefix="certkit-pg-", dir=where))
         self.data = self.root / "data"
         self.durable = durable
         self.max_connections = max_connections
-        self._as_postgres = os.geteuid() == 0
 
     @property
     def url(self) -> str:
