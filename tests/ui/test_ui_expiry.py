@@ -21,6 +21,9 @@ from certkit.ui.certificates import build_certificates_view
 from certkit.ui.common import is_visible
 from certkit.ui.expiry import ROWS, ExpiryView, build_expiry_view
 from certkit.ui.testing import find, find_all, text
+from tests.conftest import on_both_backends
+
+backend = on_both_backends()  # the pages on DuckDB and on PostgreSQL
 
 DAY = timedelta(days=1)
 

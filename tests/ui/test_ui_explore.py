@@ -6,6 +6,9 @@ from certkit.model import Clearance
 from certkit.ops import Certkit
 from certkit.ui import explore_page
 from certkit.ui.testing import find, text
+from tests.conftest import on_both_backends
+
+backend = on_both_backends()  # the pages on DuckDB and on PostgreSQL
 
 
 def test_explore_shows_frames_and_runs_sql(kit: Certkit) -> None:

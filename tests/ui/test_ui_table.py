@@ -12,6 +12,9 @@ from certkit.ops import Certkit
 from certkit.ui.certificates import CertificatesView, build_certificates_view
 from certkit.ui.common import is_visible
 from certkit.ui.testing import find, text
+from tests.conftest import on_both_backends
+
+backend = on_both_backends()  # the table on DuckDB and on PostgreSQL
 
 
 def _pem(partner: object, names: list[str], days: int = 365) -> bytes:
