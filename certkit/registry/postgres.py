@@ -12,22 +12,21 @@ DuckDB file, and why:
   raw lock error. Reads take no lock: one ``REPEATABLE READ, READ ONLY`` snapshot each.
 - Statement triggers ``NOTIFY certkit_changes`` on every change of a table that
   authentication reads, so service replicas learn of a deletion or downgrade at once
-  (:meth:`PostgresRegistry.change_stamp`) instead of polling the tables.
-- Statements are written with DuckDB's ``?`` and ``$name`` placeholders; :func:`translate`
-  turns them into psycopg's, and parameters are bound client-side (``ClientCursor``), so
-  PostgreSQL sees typed literals and the SQL of :mod:`certkit.registry.store` serves both.
+  (:meth:`PostgresRegistry.change_stamp`, :mod:`certkit.registry.pg_changes`) instead of
+  polling the tables.
+- Statements are written with DuckDB's ``?`` and ``$name`` placeholders and run through a
+  :class:`~certkit.registry.pg_connection.PgConnection`, so the SQL of
+  :mod:`certkit.registry.store` and its sibling query modules serves both.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -36,10 +35,11 @@ from psycopg import conninfo
 from certkit.errors import CertkitError, InvalidInput, RegistryBusy
 from certkit.registry.dialect import SqlError
 from certkit.registry.dialect import busy_timeout as busy_timeout_of
+from certkit.registry.pg_changes import CHANNEL, feed
+from certkit.registry.pg_connection import PgConnection, rollback
 from certkit.registry.schema import SCHEMA_VERSION, upgrade
 from certkit.registry.store import Store
 
-CHANNEL = "certkit_changes"
 WRITE_LOCK = 0x63657274  # "cert": the advisory lock every write transaction holds
 # One lock per registry: the schema's name tells registries in one database apart.
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))"
@@ -55,101 +55,10 @@ _NOTIFIED_TABLES = (
 )
 
 log = logging.getLogger("certkit.registry")
-_NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-
-# Timestamps (without time zone), integers and booleans, by PostgreSQL type OID: fetch_df
-# gives them the dtypes DuckDB's fetch_df gives.
-_TIMESTAMP_OIDS = frozenset({1114})
-_INTEGER_OIDS = frozenset({20, 21, 23})
-_BOOLEAN_OIDS = frozenset({16})
 
 
 def is_postgres_url(url: str) -> bool:
     return url.lower().startswith(_SCHEMES)
-
-
-@functools.lru_cache(maxsize=1024)
-def translate(sql: str) -> str:
-    """DuckDB placeholders to psycopg's: ``?`` -> ``%s``, ``$name`` -> ``%(name)s``."""
-    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%")).replace("?", "%s")
-
-
-def _naive_utc(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-class PgConnection:
-    """A psycopg connection with the calls :class:`Store` makes of a DuckDB connection."""
-
-    dialect = "postgresql"
-
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
-        self.raw = raw
-        self._cursor = raw.cursor()
-
-    def execute(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
-    ) -> PgConnection:
-        try:
-            if params:
-                self._cursor.execute(translate(sql), params)
-            else:
-                self._cursor.execute(sql)
-        except psycopg.OperationalError as error:
-            raise _lost(error) from None
-        except psycopg.Error as error:
-            raise SqlError(str(error).strip()) from None
-        return self
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._cursor.fetchall()
-
-    def fetch_df(self) -> Any:
-        """The result as a pandas DataFrame with DuckDB's dtypes (``datetime64[us]``,
-        ``int64``, ``bool``), also when it has no rows."""
-        import pandas as pd
-
-        description = self._cursor.description or []
-        names = [d.name for d in description]
-        frame = pd.DataFrame.from_records(self._cursor.fetchall(), columns=names)
-        for d in description:
-            column = frame[d.name]
-            if d.type_code in _TIMESTAMP_OIDS:
-                frame[d.name] = pd.to_datetime(column).astype("datetime64[us]")
-            elif d.type_code in _INTEGER_OIDS and not column.isna().any():
-                frame[d.name] = column.astype("int64")
-            elif d.type_code in _BOOLEAN_OIDS and not column.isna().any():
-                frame[d.name] = column.astype("bool")
-        return frame
-
-    def copy_rows(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
-        """Many rows through ``COPY ... FROM STDIN`` (datetimes as naive UTC)."""
-        names = list(columns)
-        quoted = ", ".join(f'"{name}"' for name in names)
-        count = len(columns[names[0]])
-        try:
-            with self._cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-                for i in range(count):
-                    copy.write_row([_naive_utc(columns[name][i]) for name in names])
-        except psycopg.OperationalError as error:
-            raise _lost(error) from None
-        except psycopg.Error as error:
-            raise SqlError(str(error).strip()) from None
-
-
-def _lost(error: Exception) -> CertkitError:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if "lock timeout" in text or "canceling statement due to lock timeout" in text:
-        return RegistryBusy(
-            "The PostgreSQL registry is busy: other writers held it too long. Try again in a "
-            "moment."
-        )
-    return CertkitError(f"Lost the connection to the PostgreSQL registry: {text}")
 
 
 _PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]*@")
@@ -325,13 +234,13 @@ class PostgresRegistry:
             try:
                 yield Store(con)
             except BaseException:
-                _rollback(raw)
+                rollback(raw)
                 raise
             finally:
                 self._local.open = outer
             con.execute("COMMIT")
             if write:
-                _feed(self.url).bump()
+                feed(self.url).bump()
         finally:
             self._checkin(raw)
 
@@ -382,7 +291,7 @@ class PostgresRegistry:
             if upgraded or not _has_extras(con):
                 _install_extras(con)
         except BaseException:
-            _rollback(con.raw)
+            rollback(con.raw)
             raise
         con.execute("COMMIT")
         self._schema_current = True
@@ -390,70 +299,8 @@ class PostgresRegistry:
     # ----------------------------------------------------------- change feed
     def change_stamp(self) -> Hashable:
         """Changes whenever any process may have changed what authentication reads (see
-        :class:`_ChangeFeed`); costs nothing per call once listening."""
-        return _feed(self.url).stamp()
-
-
-class _ChangeFeed:
-    """Changes to one registry, as this process learns of them.
-
-    A background connection LISTENs on the channel the triggers notify; the stamp counts
-    notifications, commits of this process (known at once, before their notification comes
-    back) and reconnections (a lost listener may have missed one). One per URL and process,
-    shared by every :class:`PostgresRegistry` on it.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.count = 0
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()  # listening (or failed to, and will retry)
-
-    def bump(self) -> None:
-        with self._lock:
-            self.count += 1
-
-    def stamp(self) -> int:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._listen, args=(self._ready,), name="certkit-listen", daemon=True
-                )
-                self._thread.start()
-        self._ready.wait(timeout=5)
-        return self.count
-
-    def _listen(self, ready: threading.Event) -> None:
-        while True:
-            try:
-                with psycopg.connect(
-                    self.url, autocommit=True, application_name="certkit-listen"
-                ) as raw:
-                    row = raw.execute("SELECT current_schema()").fetchone()
-                    schema = str(row[0]) if row else ""
-                    raw.execute(f"LISTEN {CHANNEL}")
-                    self.bump()  # anything before LISTEN went unheard
-                    ready.set()
-                    while True:
-                        for notice in raw.notifies(timeout=1.0):
-                            if notice.payload == schema:  # not another registry's
-                                self.bump()
-            except psycopg.Error:
-                self.bump()
-                ready.set()
-                time.sleep(0.5)
-
-
-_FEEDS: dict[str, _ChangeFeed] = {}
-_FEEDS_LOCK = threading.Lock()
-
-
-def _feed(url: str) -> _ChangeFeed:
-    with _FEEDS_LOCK:
-        if url not in _FEEDS:
-            _FEEDS[url] = _ChangeFeed(url)
-        return _FEEDS[url]
+        :class:`~certkit.registry.pg_changes.ChangeFeed`); costs nothing per call once listening."""
+        return feed(self.url).stamp()
 
 
 def _check_version(con: PgConnection) -> None:
@@ -462,7 +309,7 @@ def _check_version(con: PgConnection) -> None:
     row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     version = str(row[0]) if row else "none"
     if version != str(SCHEMA_VERSION):
-        _rollback(con.raw)
+        rollback(con.raw)
         newer = version.isdigit() and int(version) > SCHEMA_VERSION
         raise CertkitError(
             f"The registry has schema version {version}, "
@@ -487,12 +334,3 @@ def _has_extras(con: PgConnection) -> bool:
     ).fetchone()
     triggers = len(_NOTIFIED_TABLES)
     return bool(row and row[0] >= triggers and row[1] and row[2] >= len(_INDEX_NAMES))
-
-
-def _rollback(raw: psycopg.Connection[Any]) -> None:
-    """Roll back an open transaction; a connection that cannot is closed, never reused."""
-    try:
-        if not raw.closed:
-            raw.execute("ROLLBACK")
-    except psycopg.Error:
-        raw.close()
