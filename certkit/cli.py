@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--database-url",
         metavar="URL",
-        help="registry database (default: the DuckDB file in the home)",
+        help="registry: postgresql://... or duckdb:PATH (default $CERTKIT_DATABASE_URL, "
+        "else the DuckDB file in the home)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -145,14 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------- helpers
-def _database_url(args: argparse.Namespace) -> str | None:
-    return args.database_url or os.environ.get("CERTKIT_DATABASE_URL") or None
-
-
 def _kit(args: argparse.Namespace) -> Certkit:
     from certkit.ops import open_certkit
 
-    return open_certkit(args.home, database_url=_database_url(args))
+    return open_certkit(args.home, database_url=args.database_url)
 
 
 def _permissions(items: Sequence[str]) -> dict[str, str]:
@@ -458,7 +455,7 @@ def _app(args: argparse.Namespace) -> int:
 
     kit = _kit(args)
     kit.initialise()
-    return run_app(kit.home.path, args.port, host=args.host, database_url=_database_url(args))
+    return run_app(kit.home.path, args.port, host=args.host, database_url=args.database_url)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -471,7 +468,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"Wrote {path}")
         return 0
     home = Path(args.home) if args.home else None
-    return serve(home, args.host, args.port, database_url=_database_url(args))
+    return serve(home, args.host, args.port, database_url=args.database_url)
 
 
 _COMMANDS: dict[str, Handler] = {
