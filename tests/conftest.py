@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,6 +146,10 @@ class Result:
     err: str
 
 
+Cli = Callable[..., Result]
+"""The ``cli`` fixture: ``cli("list", "--json")`` runs ``certkit --home HOME list --json``."""
+
+
 @pytest.fixture
 def cli(
     home: Path,
@@ -153,7 +157,7 @@ def cli(
     database_url: str | None,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[object]:
+) -> Iterator[Cli]:
     """Run ``certkit --home HOME ...`` in-process and capture its output.
 
     The command line runs on the injected clock, so it agrees with the ``kit`` fixture.

@@ -21,13 +21,12 @@ from certkit.errors import CertkitError, Conflict, InvalidInput, WrongPassphrase
 from certkit.model import Secret
 from certkit.ops import Certkit
 from certkit.pki import MAX_UPLOAD_BYTES
-from tests.conftest import CertFactory, Result, on_both_backends, registry_digest
+from tests.conftest import CertFactory, Cli, on_both_backends, registry_digest
 
 backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
 PASS_VAR = "CERTKIT_BAD_INPUT_PASS"
 PASSPHRASE = "upload-Passphrase-7"
-Cli = Callable[..., Result]
 
 
 @dataclass(frozen=True)

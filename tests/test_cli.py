@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,18 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from certkit import pki, totp
 from certkit.model import Secret
 from certkit.ops import Certkit
-from tests.conftest import START, CertFactory, FakeClock, Result, on_both_backends, registry_digest
+from tests.conftest import (
+    START,
+    CertFactory,
+    Cli,
+    FakeClock,
+    Result,
+    on_both_backends,
+    registry_digest,
+)
 
 backend = on_both_backends()  # every test here runs on DuckDB and on PostgreSQL
 
-Cli = Callable[..., Result]
 HOSTNAMES = ["localhost", "127.0.0.1"]
 PASSPHRASE = "cli-Passphrase-99"
 RECORD_KEYS = {

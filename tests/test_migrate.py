@@ -16,7 +16,7 @@ from certkit import totp
 from certkit.errors import Conflict, InvalidInput, PermissionDenied, TotpRejected
 from certkit.model import Actor, Clearance, ListQuery
 from certkit.ops import Certkit, open_certkit
-from tests.conftest import CertFactory, FakeClock, Result, registry_digest, registry_rows
+from tests.conftest import CertFactory, Cli, FakeClock, Result, registry_digest, registry_rows
 from tests.postgres import PostgresServer
 
 PASSPHRASE = "migrate-test-passphrase-1"
@@ -157,7 +157,7 @@ def test_an_unreachable_postgresql_is_a_clear_error_without_the_password(
 
 
 def test_cli_migrate_both_ways(
-    cli: Any, home: Path, postgres_server: PostgresServer, tmp_path: Path
+    cli: Cli, home: Path, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     run = cli
     assert run("generate", "alice", "--clearance", "User", "--out", str(tmp_path)).code == 0

@@ -18,7 +18,7 @@ import pytest
 from certkit.errors import CertkitError, RegistryBusy
 from certkit.ops import open_certkit
 from certkit.registry.postgres import PostgresRegistry
-from tests.conftest import BACKENDS, CertFactory
+from tests.conftest import BACKENDS, CertFactory, Cli
 from tests.postgres import PostgresServer
 
 WRITERS = 8
@@ -192,16 +192,15 @@ def test_another_process_change_moves_the_stamp_within_a_second(
 
 
 def test_a_server_that_cannot_be_reached_is_a_clear_error(
-    cli: object, postgres_server: PostgresServer
+    cli: Cli, postgres_server: PostgresServer
 ) -> None:
     url = f"postgresql://certkit:pw-not-shown@127.0.0.1:{postgres_server.port + 1}/certkit"
-    run = cli  # type: ignore[assignment]
-    result = run("--database-url", url, "list")  # type: ignore[operator]
+    result = cli("--database-url", url, "list")
     assert result.code == 2
     assert result.err.startswith("error: Cannot connect to the PostgreSQL registry ")
     assert "pw-not-shown" not in result.err and len(result.err.splitlines()) == 1
     missing = postgres_server.url.rsplit("/", 1)[0] + "/no_such_database"
-    result = run("--database-url", missing, "list")  # type: ignore[operator]
+    result = cli("--database-url", missing, "list")
     assert result.code == 2 and "no_such_database" in result.err
 
 
@@ -251,8 +250,7 @@ def test_the_schema_has_its_postgresql_indexes_and_triggers(registry: PostgresRe
     assert {f"certkit_notify_{t}" for t in ("entries", "certificates", "sessions")} <= triggers
 
 
-def test_a_malformed_url_is_refused_without_its_password(cli: object) -> None:
-    run = cli  # type: ignore[assignment]
-    result = run("--database-url", "postgresql://admin:hunter2-pw@[::1", "list")  # type: ignore[operator]
+def test_a_malformed_url_is_refused_without_its_password(cli: Cli) -> None:
+    result = cli("--database-url", "postgresql://admin:hunter2-pw@[::1", "list")
     assert result.code == 2 and result.err.startswith("error: Invalid PostgreSQL URL")
     assert "hunter2-pw" not in result.err
